@@ -1,0 +1,93 @@
+/**
+ * Every error this package throws or hands to Passport is a `PassportFactorsError` with a stable
+ * `code`, so applications can branch on codes instead of parsing messages. Messages say what was
+ * wrong and what to do; they never contain secrets, codes or tokens.
+ */
+
+/**
+ * Stable machine codes carried in a failure challenge (`this.fail({ message, code }, status)`).
+ * Shared across strategies where they mean the same thing.
+ */
+export type FailureCode =
+  | 'missing_credentials'
+  | 'invalid_credentials'
+  | 'invalid_code'
+  | 'expired'
+  | 'locked'
+  | 'rate_limited'
+  | 'pending'
+  | 'denied'
+  | 'canceled'
+  | 'risky'
+  | 'failed_risk'
+  | 'invalid_token'
+  | 'state_mismatch'
+  | 'no_pending_challenge';
+
+/** What a strategy passes to `this.fail()`: Passport hands it to custom callbacks as `info`. */
+export interface FailureChallenge {
+  message: string;
+  code: FailureCode;
+  /** Seconds until a throttled client may try again (also sent as the `Retry-After` header). */
+  retryAfter?: number;
+  [detail: string]: unknown;
+}
+
+export class PassportFactorsError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** An option passed to a constructor or helper is missing or invalid. Thrown synchronously. */
+export class ConfigurationError extends PassportFactorsError {
+  constructor(message: string) {
+    super('ERR_INVALID_OPTION', message);
+  }
+}
+
+/** The state store (memory or Redis) failed; authentication fails closed with this error. */
+export class StoreError extends PassportFactorsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_STORE', message, options);
+  }
+}
+
+/**
+ * A verifier's verdict that the request does not authenticate. Not a fault: strategies turn it
+ * into `this.fail(challenge, status)` rather than `this.error()`.
+ */
+export class AuthenticationFailure extends PassportFactorsError {
+  declare readonly code: FailureCode;
+  readonly status: number;
+  readonly retryAfter: number | undefined;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: FailureCode,
+    message: string,
+    status: number,
+    extra: { retryAfter?: number; details?: Record<string, unknown> } = {},
+  ) {
+    super(code, message);
+    this.status = status;
+    this.retryAfter = extra.retryAfter;
+    this.details = extra.details ?? {};
+  }
+
+  toChallenge(): FailureChallenge {
+    const challenge: FailureChallenge = { ...this.details, message: this.message, code: this.code };
+    if (this.retryAfter !== undefined) challenge.retryAfter = this.retryAfter;
+    return challenge;
+  }
+}
+
+/** Turns anything thrown into an `Error` so `this.error()` always receives one. */
+export function toError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new PassportFactorsError('ERR_NON_ERROR_THROWN', `A non-Error value was thrown: ${String(thrown)}`);
+}

@@ -1,0 +1,53 @@
+export {
+  AuthenticationFailure,
+  ConfigurationError,
+  PassportFactorsError,
+  StoreError,
+  type FailureChallenge,
+  type FailureCode,
+} from './errors.js';
+export type {
+  User,
+  VerifyDone,
+  VerifyFunction,
+  VerifyFunctionWithRequest,
+  VerifyResult,
+} from './internal/verify.js';
+export type { Handler, NextFunction, PassportLike } from './internal/http.js';
+
+export type { RateLimiterSpec, Store } from './stores/store.js';
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
+export {
+  RedisStore,
+  type IORedisClientLike,
+  type NodeRedisClientLike,
+  type RedisStoreOptions,
+} from './stores/redis.js';
+
+export { parseBasicAuthorization, type BasicCredentials } from './verifiers/basic-credentials.js';
+export {
+  XTokenManager,
+  type IssuedXToken,
+  type KeyInput,
+  type XTokenAsymmetricAlg,
+  type XTokenHmacAlg,
+  type XTokenKey,
+  type XTokenOptions,
+  type XTokenPayload,
+} from './verifiers/x-token.js';
+
+export {
+  BasicLoginStrategy,
+  type BasicLoginOptions,
+  type BasicLoginThrottleOptions,
+  type BasicLoginVerify,
+  type BasicLoginVerifyWithRequest,
+} from './strategies/basic-login.js';
+export {
+  XTokenStrategy,
+  type LoginHandlerOptions,
+  type XTokenInfo,
+  type XTokenStrategyOptions,
+  type XTokenVerify,
+  type XTokenVerifyWithRequest,
+} from './strategies/x-token.js';

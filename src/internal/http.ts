@@ -1,0 +1,56 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FailureChallenge } from '../errors.js';
+
+/** The slice of a Passport `Authenticator` the route handlers use (`passport` itself satisfies it). */
+export interface PassportLike {
+  authenticate(
+    strategy: string,
+    options: { session: false },
+    callback: (err: unknown, user?: unknown, info?: unknown, status?: unknown) => void,
+  ): (req: never, res: never, next: never) => unknown;
+}
+
+export type NextFunction = (err?: unknown) => void;
+export type Handler = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
+
+/** Answers JSON with plain Node APIs, so handlers work in Connect as well as Express. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(payload));
+  res.end(payload);
+}
+
+/** Reads a failure that Passport handed to a custom callback as `(info, status)`. */
+export function readFailure(
+  info: unknown,
+  status: unknown,
+): { challenge: FailureChallenge | undefined; status: number } {
+  const challenge =
+    info !== null && typeof info === 'object' && typeof (info as FailureChallenge).code === 'string'
+      ? (info as FailureChallenge)
+      : undefined;
+  return { challenge, status: typeof status === 'number' && status >= 400 ? status : 401 };
+}
+
+/** Logs the user in for this request only (`session: false`), as Passport does without a custom callback. */
+export function logInForRequest(
+  req: IncomingMessage,
+  user: unknown,
+  info: unknown,
+  next: NextFunction,
+): void {
+  const request = req as IncomingMessage & {
+    logIn?: (user: unknown, options: { session: false }, done: (err?: unknown) => void) => void;
+    user?: unknown;
+    authInfo?: unknown;
+  };
+  request.authInfo = info;
+  if (typeof request.logIn === 'function') {
+    request.logIn(user, { session: false }, (err) => next(err));
+  } else {
+    request.user = user;
+    next();
+  }
+}

@@ -1,0 +1,79 @@
+import type { Request } from 'express';
+import { toError } from '../errors.js';
+
+/** The user type Passport puts on `req.user`; augment `Express.User` to narrow it. */
+export type User = Express.User;
+
+/** Passport's classic verify callback: `done(err)`, `done(null, false, info?)`, `done(null, user, info?)`. */
+export type VerifyDone<U = User> = (err: unknown, user?: U | false | null, info?: unknown) => void;
+
+/** What a promise-style verify resolves to: the user, or `false`/`null`/`undefined` for "no user". */
+export type VerifyResult<U = User> = U | false | null | undefined;
+
+/**
+ * A verify function in either style. Done-style declares the trailing `done` parameter;
+ * promise-style does not and returns (or resolves to) the user.
+ */
+export type VerifyFunction<Args extends unknown[], U = User> =
+  | ((...args: [...Args, VerifyDone<U>]) => void)
+  | ((...args: Args) => VerifyResult<U> | PromiseLike<VerifyResult<U>>);
+
+/** The same, with the request first (`passReqToCallback: true`). */
+export type VerifyFunctionWithRequest<Args extends unknown[], U = User> = VerifyFunction<
+  [Request, ...Args],
+  U
+>;
+
+export interface VerifyOutcome<U = User> {
+  user: U | false;
+  info: unknown;
+}
+
+/**
+ * Calls a verify function in whichever style it was written and settles once.
+ *
+ * The style is read from the function's declared arity, as openid-client's Passport strategy does:
+ * a function that declares more parameters than the arguments it is given takes `done`. That is
+ * unambiguous where "use the returned promise unless done was called" is not: an `async` function
+ * that calls `done` later from a callback resolves `undefined` first.
+ */
+export function invokeVerify<U = User>(
+  verify: (...args: never[]) => unknown,
+  args: readonly unknown[],
+): Promise<VerifyOutcome<U>> {
+  return new Promise<VerifyOutcome<U>>((resolve, reject) => {
+    let settled = false;
+    const settle = (err: unknown, user?: U | false | null, info?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(toError(err));
+      else resolve({ user: user ?? false, info });
+    };
+    const takesDone = verify.length > args.length;
+    let returned: unknown;
+    try {
+      returned = (verify as (...a: unknown[]) => unknown)(...args, ...(takesDone ? [settle] : []));
+    } catch (err) {
+      settle(err ?? new Error('verify threw a falsy value'));
+      return;
+    }
+    if (isThenable(returned)) {
+      returned.then(
+        (value) => {
+          if (!takesDone) settle(null, value as VerifyResult<U>);
+        },
+        (err: unknown) => settle(err ?? new Error('verify rejected with a falsy value')),
+      );
+    } else if (!takesDone) {
+      settle(null, returned as VerifyResult<U>);
+    }
+  });
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}

@@ -1,0 +1,85 @@
+import type { Request } from 'express';
+import { Strategy } from 'passport-strategy';
+import { AuthenticationFailure, toError, type FailureChallenge } from '../errors.js';
+import type { User } from '../internal/verify.js';
+
+/** What a strategy's decision comes to; the base class turns it into Passport's action. */
+export type Decision =
+  | { action: 'success'; user: User; info?: unknown }
+  | { action: 'fail'; challenge: FailureChallenge; status: number }
+  | { action: 'redirect'; url: string; status?: number }
+  | { action: 'pass' };
+
+/** Options every `authenticate()` call may receive from `passport.authenticate(name, options)`. */
+export type AuthenticateCallOptions = Record<string, unknown>;
+
+/**
+ * The shared Passport adapter. Subclasses implement `decide()`; this class guarantees that
+ * every exception or rejection reaches `this.error()` and that exactly one Passport action runs.
+ *
+ * Passport calls `authenticate` on a per-request `Object.create(strategy)` copy that carries
+ * `success`/`fail`/`error`/...; nothing per-request is ever written to `this`.
+ */
+export abstract class FactorStrategy extends Strategy {
+  abstract name: string;
+
+  protected abstract decide(req: Request, options: AuthenticateCallOptions): Promise<Decision>;
+
+  /** Headers a failure should carry (e.g. `WWW-Authenticate`). */
+  protected failureHeaders(_failure: AuthenticationFailure): Record<string, string> {
+    return {};
+  }
+
+  override authenticate(req: Request, options?: AuthenticateCallOptions): void {
+    this.decide(req, options ?? {})
+      .catch((thrown: unknown) => {
+        if (thrown instanceof AuthenticationFailure) return this.failure(req, thrown);
+        throw thrown;
+      })
+      .then((decision) => this.apply(decision))
+      // Also reached when applying a decision threw: Passport calls the next handler
+      // synchronously from success(), and Express would route such a throw to next(err) too.
+      .catch((thrown: unknown) => this.reportError(thrown));
+  }
+
+  private failure(req: Request, failure: AuthenticationFailure): Decision {
+    const headers = this.failureHeaders(failure);
+    if (failure.retryAfter !== undefined) headers['Retry-After'] = String(failure.retryAfter);
+    setHeaders(req, headers);
+    return { action: 'fail', challenge: failure.toChallenge(), status: failure.status };
+  }
+
+  private apply(decision: Decision): void {
+    switch (decision.action) {
+      case 'success':
+        this.success(decision.user, decision.info);
+        return;
+      case 'fail':
+        this.fail(decision.challenge, decision.status);
+        return;
+      case 'redirect':
+        this.redirect(decision.url, decision.status);
+        return;
+      case 'pass':
+        this.pass();
+        return;
+    }
+  }
+
+  private reportError(thrown: unknown): void {
+    try {
+      this.error(toError(thrown));
+    } catch {
+      // error() itself threw (a broken error handler): nothing left to report it to.
+    }
+  }
+}
+
+/** Sets response headers when the framework exposes the response on the request (Express does). */
+export function setHeaders(req: Request, headers: Record<string, string>): void {
+  const res = (
+    req as { res?: { setHeader?: (name: string, value: string) => unknown; headersSent?: boolean } }
+  ).res;
+  if (!res || typeof res.setHeader !== 'function' || res.headersSent) return;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+}

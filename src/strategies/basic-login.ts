@@ -1,0 +1,143 @@
+import type { Request } from 'express';
+import { AuthenticationFailure, ConfigurationError } from '../errors.js';
+import { functionOption, positiveIntegerOption, requireFunction } from '../internal/options.js';
+import { FailureThrottle } from '../internal/throttle.js';
+import {
+  invokeVerify,
+  type User,
+  type VerifyFunction,
+  type VerifyFunctionWithRequest,
+} from '../internal/verify.js';
+import { MemoryStore } from '../stores/memory.js';
+import type { Store } from '../stores/store.js';
+import { parseBasicAuthorization } from '../verifiers/basic-credentials.js';
+import { FactorStrategy, type Decision } from './base.js';
+
+const OWNER = 'BasicLoginStrategy';
+
+export interface BasicLoginThrottleOptions {
+  /** Failed logins per username (case-insensitive) per window before 429 (default 10). */
+  maxFailuresPerUser?: number;
+  /** Failed logins per client IP per window before 429 (default 100). */
+  maxFailuresPerIp?: number;
+  /** Window length in seconds (default 900 = 15 min). */
+  windowSec?: number;
+}
+
+export interface BasicLoginOptions {
+  /** The realm sent in `WWW-Authenticate` (default `'Users'`). */
+  realm?: string;
+  /** Counters for throttling live here (default: a new `MemoryStore`; use `RedisStore` for several instances). */
+  store?: Store;
+  /** Failure throttling (B7), on by default; `false` turns it off. */
+  throttle?: BasicLoginThrottleOptions | false;
+  /** The client address used for per-IP throttling (default `req.ip`, which honours Express's `trust proxy`). */
+  getClientIp?: (req: Request) => string | undefined;
+  /** Pass `req` as the verify function's first argument (default `false`). */
+  passReqToCallback?: boolean;
+}
+
+export type BasicLoginVerify = VerifyFunction<[username: string, password: string]>;
+export type BasicLoginVerifyWithRequest = VerifyFunctionWithRequest<[username: string, password: string]>;
+
+const INVALID_MESSAGE = 'Invalid username or password.';
+
+/**
+ * `basic-login`: HTTP Basic (RFC 7617, UTF-8) login. Unknown users and wrong passwords get the same
+ * answer; failures are throttled per username and per client IP.
+ *
+ * The verify function's `info` is passed on for successes only: a failure always answers the same
+ * fixed challenge so it cannot tell an attacker which usernames exist.
+ */
+export class BasicLoginStrategy extends FactorStrategy {
+  override name = 'basic-login';
+  readonly #verify: (...args: never[]) => unknown;
+  readonly #passReqToCallback: boolean;
+  readonly #challengeHeader: string;
+  readonly #userThrottle: FailureThrottle | undefined;
+  readonly #ipThrottle: FailureThrottle | undefined;
+  readonly #getClientIp: (req: Request) => string | undefined;
+
+  constructor(verify: BasicLoginVerify);
+  constructor(options: BasicLoginOptions & { passReqToCallback?: false }, verify: BasicLoginVerify);
+  constructor(options: BasicLoginOptions & { passReqToCallback: true }, verify: BasicLoginVerifyWithRequest);
+  constructor(
+    optionsOrVerify: BasicLoginOptions | BasicLoginVerify,
+    maybeVerify?: BasicLoginVerify | BasicLoginVerifyWithRequest,
+  ) {
+    super();
+    const options: BasicLoginOptions = typeof optionsOrVerify === 'function' ? {} : (optionsOrVerify ?? {});
+    const verify = typeof optionsOrVerify === 'function' ? optionsOrVerify : maybeVerify;
+    requireFunction(verify, 'verify', OWNER);
+    this.#verify = verify as (...args: never[]) => unknown;
+    this.#passReqToCallback = options.passReqToCallback === true;
+
+    const realm = options.realm ?? 'Users';
+    // The realm goes inside a quoted-string: refuse what would need escaping or break the header.
+    // eslint-disable-next-line no-control-regex
+    if (typeof realm !== 'string' || realm === '' || /["\\\u0000-\u001f\u007f]/.test(realm)) {
+      throw new ConfigurationError(
+        `${OWNER}: \`realm\` must be a non-empty string without quotes, backslashes or control characters.`,
+      );
+    }
+    this.#challengeHeader = `Basic realm="${realm}", charset="UTF-8"`;
+    this.#getClientIp = functionOption(options.getClientIp, defaultClientIp, 'getClientIp', OWNER);
+
+    if (options.throttle !== false) {
+      const throttle = options.throttle ?? {};
+      const windowSec = positiveIntegerOption(throttle.windowSec, 900, 'throttle.windowSec', OWNER);
+      const perUser = positiveIntegerOption(
+        throttle.maxFailuresPerUser,
+        10,
+        'throttle.maxFailuresPerUser',
+        OWNER,
+      );
+      const perIp = positiveIntegerOption(throttle.maxFailuresPerIp, 100, 'throttle.maxFailuresPerIp', OWNER);
+      const store = options.store ?? new MemoryStore();
+      this.#userThrottle = new FailureThrottle(
+        store.createRateLimiter({
+          keyPrefix: 'basic-login:fail-user',
+          points: perUser,
+          durationSec: windowSec,
+        }),
+        perUser,
+      );
+      this.#ipThrottle = new FailureThrottle(
+        store.createRateLimiter({ keyPrefix: 'basic-login:fail-ip', points: perIp, durationSec: windowSec }),
+        perIp,
+      );
+    }
+  }
+
+  protected override async decide(req: Request): Promise<Decision> {
+    const credentials = parseBasicAuthorization(req.headers.authorization);
+    if (!credentials) {
+      throw new AuthenticationFailure('missing_credentials', 'Basic credentials are required.', 401);
+    }
+    const userKey = credentials.username.toLowerCase();
+    const ipKey = this.#getClientIp(req) ?? 'unknown';
+    await Promise.all([this.#userThrottle?.check(userKey), this.#ipThrottle?.check(ipKey)]);
+
+    const args = [credentials.username, credentials.password];
+    const { user, info } = await invokeVerify<User>(
+      this.#verify,
+      this.#passReqToCallback ? [req, ...args] : args,
+    );
+    if (user === false) {
+      await Promise.all([this.#userThrottle?.record(userKey), this.#ipThrottle?.record(ipKey)]);
+      throw new AuthenticationFailure('invalid_credentials', INVALID_MESSAGE, 401);
+    }
+    // A success clears the username's failures; the per-IP count keeps running, since one
+    // address guessing many accounts may well own one of them.
+    await this.#userThrottle?.reset(userKey);
+    return { action: 'success', user, info };
+  }
+
+  protected override failureHeaders(failure: AuthenticationFailure): Record<string, string> {
+    return failure.status === 401 ? { 'WWW-Authenticate': this.#challengeHeader } : {};
+  }
+}
+
+function defaultClientIp(req: Request): string | undefined {
+  return req.ip ?? req.socket?.remoteAddress;
+}

@@ -1,0 +1,324 @@
+import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  SignJWT,
+  errors as joseErrors,
+  jwtVerify,
+  type JWK,
+  type JWTHeaderParameters,
+  type JWTPayload,
+} from 'jose';
+import { AuthenticationFailure, ConfigurationError } from '../errors.js';
+import { positiveIntegerOption, stringOption } from '../internal/options.js';
+import { MemoryStore } from '../stores/memory.js';
+import type { Store } from '../stores/store.js';
+
+const OWNER = 'XToken';
+
+export type XTokenHmacAlg = 'HS256' | 'HS384' | 'HS512';
+export type XTokenAsymmetricAlg = 'ES256' | 'ES384' | 'ES512' | 'EdDSA' | 'RS256' | 'PS256';
+
+/** Key material accepted for an asymmetric key: a KeyObject, a PEM string or a JWK. */
+export type KeyInput = KeyObject | string | JWK;
+
+/** One signing/verification key; `kid` lets tokens name it so keys can be rotated. */
+export type XTokenKey =
+  | { kid: string; alg: XTokenHmacAlg; secret: string | Uint8Array | KeyObject }
+  | { kid: string; alg: XTokenAsymmetricAlg; publicKey: KeyInput; privateKey?: KeyInput };
+
+export interface XTokenOptions {
+  /**
+   * An HS256 secret of at least 32 bytes (a string counts its UTF-8 bytes). Shorthand for one
+   * key without `kid`. Give either `secret` or `keys`.
+   */
+  secret?: string | Uint8Array | KeyObject;
+  /**
+   * Keys for rotation: the FIRST signs new tokens and must hold a secret or private key; all
+   * verify tokens whose header names their `kid`. Remove a key to reject every token it signed.
+   */
+  keys?: XTokenKey[];
+  /** Seconds a token stays valid without use (default 1800 = 30 min); each renewal restarts it. */
+  idleTtlSec?: number;
+  /** Seconds from login after which the token family ends, however active (default 43200 = 12 h). */
+  absoluteTtlSec?: number;
+  /** Where live token families are kept; logout deletes them (default: a new `MemoryStore`). */
+  store?: Store;
+  /** The `iss` claim written and required (default `'passport-factors'`). */
+  issuer?: string;
+  /** An `aud` claim to write and require (default: none). */
+  audience?: string;
+  /** Clock skew allowed between app instances, in seconds (default 5). */
+  clockToleranceSec?: number;
+}
+
+/** The claims of a valid X-Token. */
+export interface XTokenPayload extends JWTPayload {
+  /** The user's id, as given to `issue()`. */
+  sub: string;
+  /** The token family (one login); renewals keep it, logout revokes it. */
+  sid: string;
+  iat: number;
+  /** Idle expiry: at most `idleTtlSec` after `iat`, never after the family's absolute expiry. */
+  exp: number;
+  /** When the family began (the login), seconds since the epoch. */
+  auth_time: number;
+}
+
+export interface IssuedXToken {
+  token: string;
+  payload: XTokenPayload;
+  /** The family's absolute end, seconds since the epoch. */
+  absoluteExpiresAt: number;
+}
+
+interface ResolvedKey {
+  kid: string | undefined;
+  alg: XTokenHmacAlg | XTokenAsymmetricAlg;
+  verifyKey: KeyObject;
+  signKey: KeyObject | undefined;
+}
+
+// Explicit typing (RFC 8725 §3.11) so a JWT minted for another purpose with the same key is refused.
+const TOKEN_TYPE = 'xtoken+jwt';
+const FAMILY_PREFIX = 'x-token:family:';
+const HMAC_MIN_BYTES: Record<XTokenHmacAlg, number> = { HS256: 32, HS384: 48, HS512: 64 };
+const ASYMMETRIC_KEY_TYPES: Record<XTokenAsymmetricAlg, readonly string[]> = {
+  ES256: ['ec'],
+  ES384: ['ec'],
+  ES512: ['ec'],
+  EdDSA: ['ed25519', 'ed448'],
+  RS256: ['rsa'],
+  PS256: ['rsa', 'rsa-pss'],
+};
+
+const INVALID = (): AuthenticationFailure =>
+  new AuthenticationFailure(
+    'invalid_token',
+    'The X-Token is invalid, expired or revoked. Log in again.',
+    401,
+  );
+
+/**
+ * Issues, checks, renews and revokes X-Tokens: JWTs keyed with a secret or key pair, grouped in
+ * families that live in a store. Passport-free; `XTokenStrategy` is its adapter.
+ */
+export class XTokenManager {
+  readonly idleTtlSec: number;
+  readonly absoluteTtlSec: number;
+  readonly store: Store;
+  readonly #keys: readonly ResolvedKey[];
+  readonly #signingKey: ResolvedKey;
+  readonly #algorithms: string[];
+  readonly #issuer: string;
+  readonly #audience: string | undefined;
+  readonly #clockToleranceSec: number;
+
+  constructor(options: XTokenOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new ConfigurationError(`${OWNER}: options are required ({ secret } or { keys }).`);
+    }
+    this.#keys = resolveKeys(options);
+    this.#signingKey = this.#keys[0]!;
+    if (!this.#signingKey.signKey) {
+      throw new ConfigurationError(
+        `${OWNER}: the first key in \`keys\` signs new tokens and needs a \`privateKey\`.`,
+      );
+    }
+    this.#algorithms = [...new Set(this.#keys.map((key) => key.alg))];
+    this.idleTtlSec = positiveIntegerOption(options.idleTtlSec, 1800, 'idleTtlSec', OWNER);
+    this.absoluteTtlSec = positiveIntegerOption(options.absoluteTtlSec, 43_200, 'absoluteTtlSec', OWNER);
+    if (this.idleTtlSec > this.absoluteTtlSec) {
+      throw new ConfigurationError(`${OWNER}: \`idleTtlSec\` cannot exceed \`absoluteTtlSec\`.`);
+    }
+    this.#issuer = stringOption(options.issuer, 'passport-factors', 'issuer', OWNER);
+    this.#audience =
+      options.audience === undefined ? undefined : stringOption(options.audience, '', 'audience', OWNER);
+    this.#clockToleranceSec =
+      options.clockToleranceSec === undefined
+        ? 5
+        : nonNegative(options.clockToleranceSec, 'clockToleranceSec');
+    this.store = options.store ?? new MemoryStore();
+  }
+
+  /** Starts a NEW token family for `subject` (every login does, so no token survives a re-login). */
+  async issue(subject: string): Promise<IssuedXToken> {
+    if (typeof subject !== 'string' || subject === '') {
+      throw new TypeError('XTokenManager.issue: the subject (user id) must be a non-empty string.');
+    }
+    const now = nowSec();
+    const sid = randomBytes(16).toString('base64url');
+    await this.store.set(FAMILY_PREFIX + sid, subject, this.absoluteTtlSec * 1000);
+    return this.#sign({ sub: subject, sid, auth_time: now }, now);
+  }
+
+  /**
+   * Checks signature (algorithms pinned to the configured keys), type, issuer, audience, idle and
+   * absolute expiry, and that the family is still live in the store. Throws `invalid_token` (401).
+   */
+  async verify(token: string): Promise<XTokenPayload> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, (header) => this.#verificationKey(header), {
+        algorithms: this.#algorithms,
+        typ: TOKEN_TYPE,
+        issuer: this.#issuer,
+        ...(this.#audience !== undefined ? { audience: this.#audience } : {}),
+        requiredClaims: ['sub', 'sid', 'iat', 'exp', 'auth_time'],
+        clockTolerance: this.#clockToleranceSec,
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JOSEError) throw INVALID();
+      throw err;
+    }
+    if (!isXTokenPayload(payload)) throw INVALID();
+    const now = nowSec();
+    if (now - this.#clockToleranceSec >= payload.auth_time + this.absoluteTtlSec) throw INVALID();
+    if (payload.auth_time > payload.iat || payload.iat > now + this.#clockToleranceSec) throw INVALID();
+    const familySubject = await this.store.get(FAMILY_PREFIX + payload.sid);
+    if (familySubject !== payload.sub) throw INVALID();
+    return payload;
+  }
+
+  /** A fresh token in the same family, signed with the current key: new idle expiry, same absolute end. */
+  async renew(payload: XTokenPayload): Promise<IssuedXToken> {
+    return this.#sign({ sub: payload.sub, sid: payload.sid, auth_time: payload.auth_time }, nowSec());
+  }
+
+  /** Ends a token family: every token of it, past or future, is refused from now on. */
+  async revoke(sid: string): Promise<void> {
+    if (typeof sid !== 'string' || sid === '')
+      throw new TypeError('XTokenManager.revoke: `sid` must be a string.');
+    await this.store.delete(FAMILY_PREFIX + sid);
+  }
+
+  async #sign(claims: { sub: string; sid: string; auth_time: number }, now: number): Promise<IssuedXToken> {
+    const absoluteExpiresAt = claims.auth_time + this.absoluteTtlSec;
+    const exp = Math.min(now + this.idleTtlSec, absoluteExpiresAt);
+    const key = this.#signingKey;
+    const header: JWTHeaderParameters = { alg: key.alg, typ: TOKEN_TYPE };
+    if (key.kid !== undefined) header.kid = key.kid;
+    const jwt = new SignJWT({ sid: claims.sid, auth_time: claims.auth_time })
+      .setProtectedHeader(header)
+      .setSubject(claims.sub)
+      .setIssuer(this.#issuer)
+      .setIssuedAt(now)
+      .setExpirationTime(exp);
+    if (this.#audience !== undefined) jwt.setAudience(this.#audience);
+    const token = await jwt.sign(key.signKey!);
+    const payload: XTokenPayload = { ...claims, iss: this.#issuer, iat: now, exp };
+    if (this.#audience !== undefined) payload.aud = this.#audience;
+    return { token, payload, absoluteExpiresAt };
+  }
+
+  #verificationKey(header: JWTHeaderParameters): KeyObject {
+    // A key answers only for its own algorithm, so a token cannot pair one key with another alg.
+    const key = this.#keys.find((candidate) => candidate.kid === header.kid && candidate.alg === header.alg);
+    if (!key) throw new joseErrors.JWKSNoMatchingKey();
+    return key.verifyKey;
+  }
+}
+
+function resolveKeys(options: XTokenOptions): ResolvedKey[] {
+  if (options.secret !== undefined && options.keys !== undefined) {
+    throw new ConfigurationError(`${OWNER}: give either \`secret\` or \`keys\`, not both.`);
+  }
+  if (options.secret !== undefined) {
+    return [hmacKey({ kid: undefined, alg: 'HS256', secret: options.secret }, 'secret')];
+  }
+  if (!Array.isArray(options.keys) || options.keys.length === 0) {
+    throw new ConfigurationError(
+      `${OWNER}: a \`secret\` (≥ 32 bytes) or a non-empty \`keys\` array is required.`,
+    );
+  }
+  const seen = new Set<string>();
+  return options.keys.map((key, index) => {
+    const where = `keys[${index}]`;
+    if (key === null || typeof key !== 'object' || typeof key.kid !== 'string' || key.kid === '') {
+      throw new ConfigurationError(`${OWNER}: ${where} needs a non-empty string \`kid\`.`);
+    }
+    if (seen.has(key.kid)) throw new ConfigurationError(`${OWNER}: ${where} repeats kid "${key.kid}".`);
+    seen.add(key.kid);
+    if (key.alg in HMAC_MIN_BYTES) return hmacKey(key as Extract<XTokenKey, { secret: unknown }>, where);
+    if (key.alg in ASYMMETRIC_KEY_TYPES)
+      return asymmetricKey(key as Extract<XTokenKey, { publicKey: unknown }>, where);
+    throw new ConfigurationError(
+      `${OWNER}: ${where}.alg must be one of ${[...Object.keys(HMAC_MIN_BYTES), ...Object.keys(ASYMMETRIC_KEY_TYPES)].join(', ')}.`,
+    );
+  });
+}
+
+function hmacKey(
+  key: { kid: string | undefined; alg: XTokenHmacAlg; secret: string | Uint8Array | KeyObject },
+  where: string,
+): ResolvedKey {
+  let secret: KeyObject;
+  try {
+    secret =
+      typeof key.secret === 'object' && 'type' in key.secret && !(key.secret instanceof Uint8Array)
+        ? key.secret
+        : createSecretKey(typeof key.secret === 'string' ? Buffer.from(key.secret, 'utf8') : key.secret);
+  } catch {
+    throw new ConfigurationError(`${OWNER}: ${where} must be a string, a Uint8Array or a secret KeyObject.`);
+  }
+  const minimum = HMAC_MIN_BYTES[key.alg];
+  if (secret.type !== 'secret' || (secret.symmetricKeySize ?? 0) < minimum) {
+    throw new ConfigurationError(
+      `${OWNER}: ${where} must be a secret of at least ${minimum} bytes for ${key.alg}; generate one with crypto.randomBytes(${minimum}).`,
+    );
+  }
+  return { kid: key.kid, alg: key.alg, verifyKey: secret, signKey: secret };
+}
+
+function asymmetricKey(
+  key: { kid: string; alg: XTokenAsymmetricAlg; publicKey: KeyInput; privateKey?: KeyInput },
+  where: string,
+): ResolvedKey {
+  const toKey = (input: KeyInput, kind: 'public' | 'private'): KeyObject => {
+    try {
+      if (typeof input === 'object' && 'asymmetricKeyType' in input && 'type' in input) {
+        return kind === 'public' && input.type === 'private' ? createPublicKey(input) : (input as KeyObject);
+      }
+      const source =
+        typeof input === 'string'
+          ? input
+          : { key: input as JWK & Record<string, unknown>, format: 'jwk' as const };
+      return kind === 'public' ? createPublicKey(source) : createPrivateKey(source);
+    } catch {
+      throw new ConfigurationError(
+        `${OWNER}: ${where}.${kind}Key is not a valid ${kind} key (KeyObject, PEM or JWK).`,
+      );
+    }
+  };
+  const verifyKey = toKey(key.publicKey, 'public');
+  const signKey = key.privateKey === undefined ? undefined : toKey(key.privateKey, 'private');
+  for (const candidate of [verifyKey, signKey]) {
+    if (candidate && !ASYMMETRIC_KEY_TYPES[key.alg].includes(candidate.asymmetricKeyType ?? '')) {
+      throw new ConfigurationError(
+        `${OWNER}: ${where} is a ${candidate.asymmetricKeyType} key, which cannot be used with ${key.alg}.`,
+      );
+    }
+  }
+  return { kid: key.kid, alg: key.alg, verifyKey, signKey };
+}
+
+function isXTokenPayload(payload: JWTPayload): payload is XTokenPayload {
+  return (
+    typeof payload.sub === 'string' &&
+    payload.sub !== '' &&
+    typeof payload.sid === 'string' &&
+    payload.sid !== '' &&
+    Number.isSafeInteger(payload.auth_time) &&
+    Number.isSafeInteger(payload.iat) &&
+    Number.isSafeInteger(payload.exp)
+  );
+}
+
+function nonNegative(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ConfigurationError(`${OWNER}: \`${name}\` must be a number ≥ 0.`);
+  }
+  return value;
+}
+
+function nowSec(): number {
+  return Math.floor(Date.now() / 1000);
+}

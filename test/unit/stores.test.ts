@@ -1,0 +1,173 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'chai';
+import type { RedisClientType } from 'redis';
+import type { Redis } from 'ioredis';
+import { MemoryStore, RedisStore, StoreError, ConfigurationError, type Store } from '../../src/index.js';
+import { ioredisOrSkip, redisOrSkip, uniquePrefix } from '../helpers/redis.js';
+
+/** One contract, run against every store: what a strategy may rely on. */
+function storeContract(makeStore: () => Store): void {
+  let store: Store;
+  beforeEach(() => {
+    store = makeStore();
+  });
+
+  it('returns what was set, and a later set replaces it', async () => {
+    await store.set('a', 'one', 10_000);
+    expect(await store.get('a')).to.equal('one');
+    await store.set('a', 'two', 10_000);
+    expect(await store.get('a')).to.equal('two');
+  });
+
+  it('forgets a value once its TTL has passed', async () => {
+    await store.set('short', 'v', 60);
+    expect(await store.get('short')).to.equal('v');
+    await sleep(120);
+    expect(await store.get('short')).to.equal(undefined);
+    expect(await store.take('short')).to.equal(undefined);
+  });
+
+  it('take() returns the value once, then nothing (single use)', async () => {
+    await store.set('once', 'secret', 10_000);
+    expect(await store.take('once')).to.equal('secret');
+    expect(await store.take('once')).to.equal(undefined);
+    expect(await store.get('once')).to.equal(undefined);
+  });
+
+  it('of 50 concurrent take() calls exactly one gets the value', async () => {
+    await store.set('race', 'prize', 10_000);
+    const results = await Promise.all(Array.from({ length: 50 }, () => store.take('race')));
+    expect(results.filter((r) => r === 'prize')).to.have.length(1);
+    expect(results.filter((r) => r === undefined)).to.have.length(49);
+  });
+
+  it('delete() removes a key and tolerates an absent one', async () => {
+    await store.set('d', 'v', 10_000);
+    await store.delete('d');
+    expect(await store.get('d')).to.equal(undefined);
+    await store.delete('never-set');
+  });
+
+  it('increment() counts atomically under 100 concurrent calls', async () => {
+    const counts = await Promise.all(Array.from({ length: 100 }, () => store.increment('ctr', 10_000)));
+    expect([...counts].sort((x, y) => x - y)).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+
+  it('increment() keeps the first TTL: later increments do not extend the window', async () => {
+    expect(await store.increment('win', 150)).to.equal(1);
+    await sleep(90);
+    expect(await store.increment('win', 150)).to.equal(2);
+    await sleep(100);
+    // 190 ms after the first increment: the window has closed even though the last was 100 ms ago.
+    expect(await store.increment('win', 150)).to.equal(1);
+  });
+
+  it('refuses empty keys and non-positive TTLs', async () => {
+    for (const call of [() => store.get(''), () => store.set('k', 'v', 0), () => store.increment('k', -5)]) {
+      let thrown: unknown;
+      try {
+        await call();
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).to.be.instanceOf(TypeError);
+    }
+  });
+
+  it('createRateLimiter() counts failures in the same storage', async () => {
+    const limiter = store.createRateLimiter({ keyPrefix: 'rl-contract', points: 3, durationSec: 60 });
+    await limiter.penalty('alice', 1);
+    await limiter.penalty('alice', 1);
+    const res = await limiter.get('alice');
+    expect(res?.consumedPoints).to.equal(2);
+    expect(res?.msBeforeNext).to.be.greaterThan(0).and.at.most(60_000);
+    await limiter.delete('alice');
+    expect(await limiter.get('alice')).to.equal(null);
+  });
+}
+
+describe('stores', () => {
+  describe('MemoryStore', () => {
+    const stores: MemoryStore[] = [];
+    after(async () => Promise.all(stores.map((s) => s.close())));
+    storeContract(() => {
+      const store = new MemoryStore();
+      stores.push(store);
+      return store;
+    });
+
+    it('stays within maxEntries, evicting expired entries first, then the oldest', async () => {
+      const store = new MemoryStore({ maxEntries: 3 });
+      stores.push(store);
+      await store.set('expiring', 'x', 1);
+      await store.set('old', 'o', 10_000);
+      await store.set('mid', 'm', 10_000);
+      await sleep(5);
+      await store.set('new', 'n', 10_000);
+      expect(store.size).to.equal(3);
+      expect(await store.get('old')).to.equal('o');
+      await store.set('newer', 'n2', 10_000);
+      expect(store.size).to.equal(3);
+      expect(await store.get('old')).to.equal(undefined);
+      expect(await store.get('newer')).to.equal('n2');
+    });
+
+    it('rejects invalid options with a ConfigurationError', () => {
+      expect(() => new MemoryStore({ maxEntries: 0 })).to.throw(ConfigurationError, /maxEntries/);
+      expect(() => new MemoryStore({ sweepIntervalMs: -1 })).to.throw(ConfigurationError, /sweepIntervalMs/);
+    });
+  });
+
+  describe('RedisStore (node-redis)', function () {
+    let client: RedisClientType;
+    before(async function () {
+      client = await redisOrSkip(this);
+    });
+    after(async () => {
+      if (client?.isOpen) await client.close();
+    });
+    storeContract(() => new RedisStore({ client, prefix: uniquePrefix('store-node-redis') }));
+
+    it('re-loads the counter script after SCRIPT FLUSH', async () => {
+      const store = new RedisStore({ client, prefix: uniquePrefix('flush') });
+      expect(await store.increment('c', 10_000)).to.equal(1);
+      await client.sendCommand(['SCRIPT', 'FLUSH']);
+      expect(await store.increment('c', 10_000)).to.equal(2);
+    });
+
+    it('two stores on one Redis share state, as two app instances do', async () => {
+      const prefix = uniquePrefix('shared');
+      const a = new RedisStore({ client, prefix });
+      const b = new RedisStore({ client, prefix });
+      await a.set('k', 'from-a', 10_000);
+      expect(await b.take('k')).to.equal('from-a');
+      expect(await a.get('k')).to.equal(undefined);
+    });
+
+    it('turns a Redis failure into a StoreError', async () => {
+      const broken = new RedisStore({
+        client: { sendCommand: async () => Promise.reject(new Error('ECONNREFUSED')) },
+      });
+      let thrown: unknown;
+      try {
+        await broken.get('k');
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).to.be.instanceOf(StoreError).with.property('code', 'ERR_STORE');
+    });
+  });
+
+  describe('RedisStore (ioredis)', function () {
+    let client: Redis;
+    before(async function () {
+      client = await ioredisOrSkip(this);
+    });
+    after(() => client?.disconnect());
+    storeContract(() => new RedisStore({ client, prefix: uniquePrefix('store-ioredis') }));
+  });
+
+  it('RedisStore refuses something that is not a Redis client', () => {
+    expect(() => new RedisStore({ client: {} as never })).to.throw(ConfigurationError, /node-redis/);
+  });
+});
