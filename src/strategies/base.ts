@@ -18,7 +18,9 @@ export type AuthenticateCallOptions = Record<string, unknown>;
  * every exception or rejection reaches `this.error()` and that exactly one Passport action runs.
  *
  * Passport calls `authenticate` on a per-request `Object.create(strategy)` copy that carries
- * `success`/`fail`/`error`/...; nothing per-request is ever written to `this`.
+ * `success`/`fail`/`error`/...; nothing per-request is ever written to `this`. Subclasses keep
+ * their configuration in ordinary properties, never `#private` fields: those do not resolve
+ * through the copy's prototype chain.
  */
 export abstract class FactorStrategy extends Strategy {
   abstract name: string;

@@ -51,12 +51,12 @@ const INVALID_MESSAGE = 'Invalid username or password.';
  */
 export class BasicLoginStrategy extends FactorStrategy {
   override name = 'basic-login';
-  readonly #verify: (...args: never[]) => unknown;
-  readonly #passReqToCallback: boolean;
-  readonly #challengeHeader: string;
-  readonly #userThrottle: FailureThrottle | undefined;
-  readonly #ipThrottle: FailureThrottle | undefined;
-  readonly #getClientIp: (req: Request) => string | undefined;
+  private readonly verify: (...args: never[]) => unknown;
+  private readonly passReqToCallback: boolean;
+  private readonly challengeHeader: string;
+  private readonly userThrottle: FailureThrottle | undefined;
+  private readonly ipThrottle: FailureThrottle | undefined;
+  private readonly getClientIp: (req: Request) => string | undefined;
 
   constructor(verify: BasicLoginVerify);
   constructor(options: BasicLoginOptions & { passReqToCallback?: false }, verify: BasicLoginVerify);
@@ -69,8 +69,8 @@ export class BasicLoginStrategy extends FactorStrategy {
     const options: BasicLoginOptions = typeof optionsOrVerify === 'function' ? {} : (optionsOrVerify ?? {});
     const verify = typeof optionsOrVerify === 'function' ? optionsOrVerify : maybeVerify;
     requireFunction(verify, 'verify', OWNER);
-    this.#verify = verify as (...args: never[]) => unknown;
-    this.#passReqToCallback = options.passReqToCallback === true;
+    this.verify = verify as (...args: never[]) => unknown;
+    this.passReqToCallback = options.passReqToCallback === true;
 
     const realm = options.realm ?? 'Users';
     // The realm goes inside a quoted-string: refuse what would need escaping or break the header.
@@ -80,8 +80,8 @@ export class BasicLoginStrategy extends FactorStrategy {
         `${OWNER}: \`realm\` must be a non-empty string without quotes, backslashes or control characters.`,
       );
     }
-    this.#challengeHeader = `Basic realm="${realm}", charset="UTF-8"`;
-    this.#getClientIp = functionOption(options.getClientIp, defaultClientIp, 'getClientIp', OWNER);
+    this.challengeHeader = `Basic realm="${realm}", charset="UTF-8"`;
+    this.getClientIp = functionOption(options.getClientIp, defaultClientIp, 'getClientIp', OWNER);
 
     if (options.throttle !== false) {
       const throttle = options.throttle ?? {};
@@ -94,7 +94,7 @@ export class BasicLoginStrategy extends FactorStrategy {
       );
       const perIp = positiveIntegerOption(throttle.maxFailuresPerIp, 100, 'throttle.maxFailuresPerIp', OWNER);
       const store = options.store ?? new MemoryStore();
-      this.#userThrottle = new FailureThrottle(
+      this.userThrottle = new FailureThrottle(
         store.createRateLimiter({
           keyPrefix: 'basic-login:fail-user',
           points: perUser,
@@ -102,7 +102,7 @@ export class BasicLoginStrategy extends FactorStrategy {
         }),
         perUser,
       );
-      this.#ipThrottle = new FailureThrottle(
+      this.ipThrottle = new FailureThrottle(
         store.createRateLimiter({ keyPrefix: 'basic-login:fail-ip', points: perIp, durationSec: windowSec }),
         perIp,
       );
@@ -115,26 +115,26 @@ export class BasicLoginStrategy extends FactorStrategy {
       throw new AuthenticationFailure('missing_credentials', 'Basic credentials are required.', 401);
     }
     const userKey = credentials.username.toLowerCase();
-    const ipKey = this.#getClientIp(req) ?? 'unknown';
-    await Promise.all([this.#userThrottle?.check(userKey), this.#ipThrottle?.check(ipKey)]);
+    const ipKey = this.getClientIp(req) ?? 'unknown';
+    await Promise.all([this.userThrottle?.check(userKey), this.ipThrottle?.check(ipKey)]);
 
     const args = [credentials.username, credentials.password];
     const { user, info } = await invokeVerify<User>(
-      this.#verify,
-      this.#passReqToCallback ? [req, ...args] : args,
+      this.verify,
+      this.passReqToCallback ? [req, ...args] : args,
     );
     if (user === false) {
-      await Promise.all([this.#userThrottle?.record(userKey), this.#ipThrottle?.record(ipKey)]);
+      await Promise.all([this.userThrottle?.record(userKey), this.ipThrottle?.record(ipKey)]);
       throw new AuthenticationFailure('invalid_credentials', INVALID_MESSAGE, 401);
     }
     // A success clears the username's failures; the per-IP count keeps running, since one
     // address guessing many accounts may well own one of them.
-    await this.#userThrottle?.reset(userKey);
+    await this.userThrottle?.reset(userKey);
     return { action: 'success', user, info };
   }
 
   protected override failureHeaders(failure: AuthenticationFailure): Record<string, string> {
-    return failure.status === 401 ? { 'WWW-Authenticate': this.#challengeHeader } : {};
+    return failure.status === 401 ? { 'WWW-Authenticate': this.challengeHeader } : {};
   }
 }
 

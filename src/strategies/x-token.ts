@@ -67,10 +67,10 @@ export interface LoginHandlerOptions {
 export class XTokenStrategy extends FactorStrategy {
   override name = 'x-token';
   readonly tokens: XTokenManager;
-  readonly #verify: (...args: never[]) => unknown;
-  readonly #passReqToCallback: boolean;
-  readonly #getSubject: (user: User) => string;
-  readonly #publicUser: (user: User) => unknown;
+  private readonly verify: (...args: never[]) => unknown;
+  private readonly passReqToCallback: boolean;
+  private readonly getSubject: (user: User) => string;
+  private readonly publicUser: (user: User) => unknown;
 
   constructor(options: XTokenStrategyOptions & { passReqToCallback?: false }, verify: XTokenVerify);
   constructor(options: XTokenStrategyOptions & { passReqToCallback: true }, verify: XTokenVerifyWithRequest);
@@ -78,12 +78,12 @@ export class XTokenStrategy extends FactorStrategy {
     super();
     requireFunction(verify, 'verify', OWNER);
     this.tokens = new XTokenManager(options);
-    this.#verify = verify as (...args: never[]) => unknown;
-    this.#passReqToCallback = options.passReqToCallback === true;
-    this.#getSubject = functionOption(options.getSubject, defaultSubject, 'getSubject', OWNER);
-    this.#publicUser = functionOption(
+    this.verify = verify as (...args: never[]) => unknown;
+    this.passReqToCallback = options.passReqToCallback === true;
+    this.getSubject = functionOption(options.getSubject, defaultSubject, 'getSubject', OWNER);
+    this.publicUser = functionOption(
       options.publicUser,
-      (user: User) => ({ id: this.#getSubject(user) }),
+      (user: User) => ({ id: this.getSubject(user) }),
       'publicUser',
       OWNER,
     );
@@ -96,8 +96,8 @@ export class XTokenStrategy extends FactorStrategy {
     }
     const payload = await this.tokens.verify(token);
     const { user, info } = await invokeVerify<User>(
-      this.#verify,
-      this.#passReqToCallback ? [req, payload] : [payload],
+      this.verify,
+      this.passReqToCallback ? [req, payload] : [payload],
     );
     if (user === false) {
       throw new AuthenticationFailure(
@@ -128,7 +128,7 @@ export class XTokenStrategy extends FactorStrategy {
       const authenticate = passport.authenticate(strategy, { session: false }, (err, user, info, status) => {
         if (err) return next(err);
         if (!user) return answerFailure(res, info, status, { success: false });
-        this.#startSession(req, res, user as User, next).catch((error: unknown) => next(toError(error)));
+        this.startSession(req, res, user as User, next).catch((error: unknown) => next(toError(error)));
       });
       (authenticate as unknown as Handler)(req, res, next);
     };
@@ -136,14 +136,14 @@ export class XTokenStrategy extends FactorStrategy {
 
   /** `GET /api/auth/refresh`: `{ success: true, authenticated: true }` with a renewed `X-Token`. */
   refresh(passport: PassportLike): Handler {
-    return this.#withToken(passport, { success: false, authenticated: false }, (_req, res) => {
+    return this.withToken(passport, { success: false, authenticated: false }, (_req, res) => {
       sendJson(res, 200, { success: true, authenticated: true });
     });
   }
 
   /** `POST /api/auth/logout`: revokes the whole token family; `{ success: true }`, no new token. */
   logout(passport: PassportLike): Handler {
-    return this.#withToken(passport, { success: false }, (req, res, next) => {
+    return this.withToken(passport, { success: false }, (req, res, next) => {
       const { sid } = (req as IncomingMessage & { authInfo: XTokenInfo }).authInfo;
       this.tokens.revoke(sid).then(() => {
         res.removeHeader('X-Token');
@@ -157,24 +157,24 @@ export class XTokenStrategy extends FactorStrategy {
    * otherwise answers 401 `{ "error": "Not authorized." }` as the alt-seven client expects.
    */
   protect(passport: PassportLike): Handler {
-    return this.#withToken(passport, {}, (_req, _res, next) => next());
+    return this.withToken(passport, {}, (_req, _res, next) => next());
   }
 
-  async #startSession(
+  private async startSession(
     req: IncomingMessage,
     res: ServerResponse,
     user: User,
     next: NextFunction,
   ): Promise<void> {
-    const issued = await this.tokens.issue(this.#getSubject(user));
+    const issued = await this.tokens.issue(this.getSubject(user));
     logInForRequest(req, user, authInfo(issued), (err) => {
       if (err) return next(err);
       for (const [name, value] of Object.entries(tokenHeaders(issued.token))) res.setHeader(name, value);
-      sendJson(res, 200, { user: this.#publicUser(user), success: true });
+      sendJson(res, 200, { user: this.publicUser(user), success: true });
     });
   }
 
-  #withToken(
+  private withToken(
     passport: PassportLike,
     failureBody: Record<string, unknown>,
     onSuccess: (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void,

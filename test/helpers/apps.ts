@@ -1,0 +1,37 @@
+import express, { type ErrorRequestHandler, type Express } from 'express';
+import session from 'express-session';
+import { Passport } from 'passport';
+import { createUserDirectory, DEMO_USERS } from '../../example-app/users.js';
+
+export type UserDirectory = Awaited<ReturnType<typeof createUserDirectory>>;
+
+let directory: Promise<UserDirectory> | undefined;
+/** The example app's user directory, with a cheap scrypt cost so tests stay fast. */
+export function testUsers(): Promise<UserDirectory> {
+  directory ??= createUserDirectory(DEMO_USERS, { cost: 2 ** 10 });
+  return directory;
+}
+
+/** Answers errors that reach Express as JSON, as an app's error handler would. */
+export const jsonErrors: ErrorRequestHandler = (err, _req, res, _next) => {
+  const status = typeof err.status === 'number' ? err.status : 500;
+  res.status(status).json({ error: status === 500 ? 'internal' : err.message, code: err.code });
+};
+
+/** An Express app with its own Passport instance (so tests never share strategies) and sessions. */
+export function appWithPassport(): { app: Express; passport: InstanceType<typeof Passport> } {
+  const app = express();
+  const passport = new Passport();
+  app.use(express.urlencoded({ extended: false }));
+  app.use(express.json());
+  app.use(
+    session({ secret: 'test-session-secret-test-session-secret', resave: false, saveUninitialized: false }),
+  );
+  app.use(passport.initialize());
+  passport.serializeUser((user: Express.User, done) => done(null, (user as { id: string }).id));
+  passport.deserializeUser((id: string, done) => done(null, { id }));
+  return { app, passport };
+}
+
+export const basicHeader = (username: string, password: string): string =>
+  `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;

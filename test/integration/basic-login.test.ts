@@ -1,0 +1,353 @@
+import { expect } from 'chai';
+import type { RequestHandler } from 'express';
+import type { RedisClientType } from 'redis';
+import request from 'supertest';
+import {
+  BasicLoginStrategy,
+  MemoryStore,
+  RedisStore,
+  type BasicLoginOptions,
+  type VerifyDone,
+} from '../../src/index.js';
+import { appWithPassport, basicHeader, jsonErrors, testUsers } from '../helpers/apps.js';
+import { redisOrSkip, uniquePrefix } from '../helpers/redis.js';
+
+const ALICE_PASSWORD = 'correct horse battery staple';
+
+/** An app whose /login runs `basic-login` with the example app's user directory. */
+async function loginApp(
+  options: BasicLoginOptions & { passReqToCallback?: false } = {},
+  authOptions: Record<string, unknown> = { session: false },
+) {
+  const users = await testUsers();
+  const { app, passport } = appWithPassport();
+  passport.use(
+    new BasicLoginStrategy(options, (username: string, password: string) =>
+      users.checkPassword(username, password),
+    ),
+  );
+  app.get('/login', passport.authenticate('basic-login', authOptions) as RequestHandler, (req, res) => {
+    res.json({ user: req.user });
+  });
+  app.use(jsonErrors);
+  return app;
+}
+
+describe('BasicLoginStrategy over HTTP', () => {
+  it('logs in with the right password (session: false) and passes the user on', async () => {
+    const res = await request(await loginApp())
+      .get('/login')
+      .set('Authorization', basicHeader('alice', ALICE_PASSWORD));
+    expect(res.status).to.equal(200);
+    expect(res.body.user).to.include({ username: 'alice', id: 'u1' });
+    expect(res.body.user).to.not.have.property('password');
+  });
+
+  it('answers 401 with a Basic challenge naming the realm and UTF-8 when no credentials are sent', async () => {
+    const res = await request(await loginApp({ realm: 'Example' })).get('/login');
+    expect(res.status).to.equal(401);
+    expect(res.headers['www-authenticate']).to.equal('Basic realm="Example", charset="UTF-8"');
+  });
+
+  it('B6: an unknown user and a wrong password get the same status, headers and body', async () => {
+    const app = await loginApp();
+    const unknown = await request(app).get('/login').set('Authorization', basicHeader('nobody', 'whatever'));
+    const wrong = await request(app).get('/login').set('Authorization', basicHeader('alice', 'whatever'));
+    expect(unknown.status).to.equal(401);
+    expect(wrong.status).to.equal(unknown.status);
+    expect(wrong.text).to.equal(unknown.text);
+    const comparable = (headers: Record<string, string>) => {
+      const { date: _date, ...rest } = headers;
+      return rest;
+    };
+    expect(comparable(wrong.headers)).to.deep.equal(comparable(unknown.headers));
+  });
+
+  it('B6: the challenge a custom callback sees is the same for unknown user and wrong password', async () => {
+    const users = await testUsers();
+    const { app, passport } = appWithPassport();
+    passport.use(new BasicLoginStrategy((u: string, p: string) => users.checkPassword(u, p)));
+    app.get('/login', (req, res, next) => {
+      passport.authenticate(
+        'basic-login',
+        { session: false },
+        (err: unknown, user: unknown, info: unknown, status: unknown) => {
+          if (err) return next(err);
+          res.json({ user, info, status });
+        },
+      )(req, res, next);
+    });
+    const unknown = await request(app).get('/login').set('Authorization', basicHeader('nobody', 'x'));
+    const wrong = await request(app).get('/login').set('Authorization', basicHeader('alice', 'x'));
+    expect(unknown.body).to.deep.equal({
+      user: false,
+      info: { message: 'Invalid username or password.', code: 'invalid_credentials' },
+      status: 401,
+    });
+    expect(wrong.body).to.deep.equal(unknown.body);
+  });
+
+  describe('B8: RFC 7617 parsing over HTTP', () => {
+    it('splits user:pa:ss at the first colon (bob’s password contains a colon)', async () => {
+      const res = await request(await loginApp())
+        .get('/login')
+        .set('Authorization', basicHeader('bob', 'pa:ss with a colon'));
+      expect(res.status).to.equal(200);
+      expect(res.body.user.username).to.equal('bob');
+    });
+
+    it('treats a header without the "Basic " scheme as missing credentials (401), not a crash', async () => {
+      const token = Buffer.from(`alice:${ALICE_PASSWORD}`).toString('base64');
+      const res = await request(await loginApp())
+        .get('/login')
+        .set('Authorization', token);
+      expect(res.status).to.equal(401);
+      expect(res.headers['www-authenticate']).to.match(/^Basic realm=/);
+    });
+
+    const malformed: Array<[string, string]> = [
+      ['control characters', `Basic ${Buffer.from('alice:pass\u0001word').toString('base64')}`],
+      ['bad base64', 'Basic ***not-base64***'],
+      ['no colon', `Basic ${Buffer.from('alice').toString('base64')}`],
+      ['invalid UTF-8', `Basic ${Buffer.from([0x61, 0x3a, 0xc3, 0x28]).toString('base64')}`],
+    ];
+    for (const [what, header] of malformed) {
+      it(`answers 400 missing_credentials for ${what}`, async () => {
+        const { app, passport } = appWithPassport();
+        let verifyCalled = false;
+        passport.use(
+          new BasicLoginStrategy(() => {
+            verifyCalled = true;
+            return false;
+          }),
+        );
+        app.get('/login', (req, res, next) =>
+          passport.authenticate(
+            'basic-login',
+            { session: false },
+            (_e: unknown, _u: unknown, info: unknown, status: unknown) =>
+              res.status(status as number).json(info),
+          )(req, res, next),
+        );
+        const res = await request(app).get('/login').set('Authorization', header);
+        expect(res.status).to.equal(400);
+        expect(res.body.code).to.equal('missing_credentials');
+        expect(verifyCalled).to.equal(false);
+      });
+    }
+  });
+
+  describe('B7: throttling failed logins', () => {
+    it('refuses a username with 429 and Retry-After after maxFailuresPerUser failures — even the right password', async () => {
+      const app = await loginApp({ throttle: { maxFailuresPerUser: 3, windowSec: 600 } });
+      for (let i = 0; i < 3; i++) {
+        expect(
+          (
+            await request(app)
+              .get('/login')
+              .set('Authorization', basicHeader('alice', `guess${i}`))
+          ).status,
+        ).to.equal(401);
+      }
+      const blocked = await request(app)
+        .get('/login')
+        .set('Authorization', basicHeader('ALICE', ALICE_PASSWORD));
+      expect(blocked.status).to.equal(429);
+      const retryAfter = Number(blocked.headers['retry-after']);
+      expect(retryAfter).to.be.greaterThan(0).and.at.most(600);
+      // Another user is not affected by alice's counter.
+      const bob = await request(app)
+        .get('/login')
+        .set('Authorization', basicHeader('bob', 'pa:ss with a colon'));
+      expect(bob.status).to.equal(200);
+    });
+
+    it('answers rate_limited in the challenge a custom callback receives', async () => {
+      const users = await testUsers();
+      const { app, passport } = appWithPassport();
+      passport.use(
+        new BasicLoginStrategy({ throttle: { maxFailuresPerUser: 1 } }, (u: string, p: string) =>
+          users.checkPassword(u, p),
+        ),
+      );
+      app.get('/login', (req, res, next) =>
+        passport.authenticate(
+          'basic-login',
+          { session: false },
+          (_e: unknown, _u: unknown, info: unknown, status: unknown) =>
+            res.status(status as number).json(info),
+        )(req, res, next),
+      );
+      await request(app).get('/login').set('Authorization', basicHeader('alice', 'wrong'));
+      const res = await request(app).get('/login').set('Authorization', basicHeader('alice', 'wrong'));
+      expect(res.status).to.equal(429);
+      expect(res.body).to.include({ code: 'rate_limited' });
+      expect(res.body.retryAfter).to.be.a('number');
+    });
+
+    it('refuses a client IP after maxFailuresPerIp failures across many usernames', async () => {
+      const app = await loginApp({ throttle: { maxFailuresPerIp: 4, maxFailuresPerUser: 100 } });
+      for (let i = 0; i < 4; i++) {
+        await request(app)
+          .get('/login')
+          .set('Authorization', basicHeader(`user${i}`, 'x'));
+      }
+      const res = await request(app).get('/login').set('Authorization', basicHeader('alice', ALICE_PASSWORD));
+      expect(res.status).to.equal(429);
+    });
+
+    it('a success clears the username’s failure count', async () => {
+      const app = await loginApp({ throttle: { maxFailuresPerUser: 2 } });
+      await request(app).get('/login').set('Authorization', basicHeader('alice', 'wrong'));
+      expect(
+        (await request(app).get('/login').set('Authorization', basicHeader('alice', ALICE_PASSWORD))).status,
+      ).to.equal(200);
+      await request(app).get('/login').set('Authorization', basicHeader('alice', 'wrong'));
+      expect(
+        (await request(app).get('/login').set('Authorization', basicHeader('alice', ALICE_PASSWORD))).status,
+      ).to.equal(200);
+    });
+
+    describe('on Redis, shared by two app instances', function () {
+      let client: RedisClientType;
+      before(async function () {
+        client = await redisOrSkip(this);
+      });
+      after(async () => {
+        if (client?.isOpen) await client.close();
+      });
+
+      it('counts failures made through instance A when instance B decides', async () => {
+        const prefix = uniquePrefix('basic-throttle');
+        const throttle = { maxFailuresPerUser: 4 };
+        const a = await loginApp({ store: new RedisStore({ client, prefix }), throttle });
+        const b = await loginApp({ store: new RedisStore({ client, prefix }), throttle });
+        for (const app of [a, b, a, b])
+          await request(app).get('/login').set('Authorization', basicHeader('alice', 'wrong'));
+        const res = await request(b).get('/login').set('Authorization', basicHeader('alice', ALICE_PASSWORD));
+        expect(res.status).to.equal(429);
+      });
+    });
+
+    it('throttle: false turns throttling off', async () => {
+      const app = await loginApp({ throttle: false });
+      for (let i = 0; i < 12; i++)
+        await request(app).get('/login').set('Authorization', basicHeader('alice', 'wrong'));
+      expect(
+        (await request(app).get('/login').set('Authorization', basicHeader('alice', ALICE_PASSWORD))).status,
+      ).to.equal(200);
+    });
+  });
+
+  describe('Passport conventions', () => {
+    it('failureRedirect redirects on a wrong password', async () => {
+      const res = await request(await loginApp({}, { session: false, failureRedirect: '/signin' }))
+        .get('/login')
+        .set('Authorization', basicHeader('alice', 'wrong'));
+      expect(res.status).to.equal(302);
+      expect(res.headers.location).to.equal('/signin');
+    });
+
+    it('failureMessage stores the challenge message in the session', async () => {
+      const users = await testUsers();
+      const { app, passport } = appWithPassport();
+      passport.use(new BasicLoginStrategy((u: string, p: string) => users.checkPassword(u, p)));
+      app.get(
+        '/login',
+        passport.authenticate('basic-login', {
+          failureRedirect: '/signin',
+          failureMessage: true,
+        }) as RequestHandler,
+      );
+      app.get('/signin', (req, res) =>
+        res.json((req.session as unknown as { messages?: string[] }).messages ?? []),
+      );
+      const agent = request.agent(app);
+      await agent.get('/login').set('Authorization', basicHeader('alice', 'wrong'));
+      expect((await agent.get('/signin')).body).to.deep.equal(['Invalid username or password.']);
+    });
+
+    it('failWithError hands Express an error with the status', async () => {
+      const res = await request(await loginApp({}, { session: false, failWithError: true }))
+        .get('/login')
+        .set('Authorization', basicHeader('alice', 'wrong'));
+      expect(res.status).to.equal(401);
+      expect(res.body.error).to.equal('Unauthorized');
+    });
+
+    it('establishes a login session by default (passport ≥ 0.6 regenerates it) and keeps the user in it', async () => {
+      const users = await testUsers();
+      const { app, passport } = appWithPassport();
+      app.use(passport.session());
+      passport.use(new BasicLoginStrategy((u: string, p: string) => users.checkPassword(u, p)));
+      app.get('/login', passport.authenticate('basic-login') as RequestHandler, (_req, res) =>
+        res.json({ ok: true }),
+      );
+      app.get('/me', (req, res) => res.json({ user: req.user ?? null }));
+      const agent = request.agent(app);
+      const login = await agent.get('/login').set('Authorization', basicHeader('alice', ALICE_PASSWORD));
+      expect(login.status).to.equal(200);
+      expect((await agent.get('/me')).body.user).to.deep.equal({ id: 'u1' });
+    });
+
+    it('done-style verify with passReqToCallback receives the request first and its info reaches req.authInfo', async () => {
+      const { app, passport } = appWithPassport();
+      passport.use(
+        new BasicLoginStrategy({ passReqToCallback: true }, (req, username, password, done: VerifyDone) => {
+          done(null, password === 'pw' ? { id: username, via: req.get('x-via') } : false, {
+            method: 'basic',
+          });
+        }),
+      );
+      app.get(
+        '/login',
+        passport.authenticate('basic-login', { session: false }) as RequestHandler,
+        (req, res) => res.json({ user: req.user, info: req.authInfo }),
+      );
+      const res = await request(app)
+        .get('/login')
+        .set('x-via', 'test')
+        .set('Authorization', basicHeader('carol', 'pw'));
+      expect(res.body).to.deep.equal({ user: { id: 'carol', via: 'test' }, info: { method: 'basic' } });
+    });
+
+    it('a verify that throws reaches the error handler (500) and logs nobody in', async () => {
+      const { app, passport } = appWithPassport();
+      passport.use(
+        new BasicLoginStrategy(async () => {
+          throw new Error('database unavailable');
+        }),
+      );
+      app.get(
+        '/login',
+        passport.authenticate('basic-login', { session: false }) as RequestHandler,
+        (_req, res) => res.json({ loggedIn: true }),
+      );
+      app.use(jsonErrors);
+      const res = await request(app).get('/login').set('Authorization', basicHeader('alice', 'x'));
+      expect(res.status).to.equal(500);
+      expect(res.body).to.deep.equal({ error: 'internal' });
+    });
+
+    it('a store fault during throttling fails closed through this.error', async () => {
+      const store = new MemoryStore();
+      const limiterFails = {
+        ...store,
+        createRateLimiter: () => ({
+          get: async () => Promise.reject(new Error('redis down')),
+          penalty: async () => Promise.reject(new Error('redis down')),
+          delete: async () => Promise.reject(new Error('redis down')),
+        }),
+      } as unknown as MemoryStore;
+      const app = await loginApp({ store: limiterFails });
+      const res = await request(app).get('/login').set('Authorization', basicHeader('alice', ALICE_PASSWORD));
+      expect(res.status).to.equal(500);
+      await store.close();
+    });
+
+    it('refuses a realm that would break the header', () => {
+      expect(() => new BasicLoginStrategy({ realm: 'a"b' }, () => false)).to.throw(/realm/);
+      expect(() => new BasicLoginStrategy({}, undefined as never)).to.throw(/verify/);
+    });
+  });
+});

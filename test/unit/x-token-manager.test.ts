@@ -1,0 +1,251 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { SignJWT, UnsecuredJWT, decodeProtectedHeader } from 'jose';
+import sinon from 'sinon';
+import { AuthenticationFailure, ConfigurationError, MemoryStore, XTokenManager } from '../../src/index.js';
+
+const secret = randomBytes(32);
+
+async function refusal(promise: Promise<unknown>): Promise<AuthenticationFailure> {
+  const outcome = await promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(outcome, 'expected the token to be refused').to.be.instanceOf(AuthenticationFailure);
+  const failure = outcome as AuthenticationFailure;
+  expect(failure.code).to.equal('invalid_token');
+  expect(failure.status).to.equal(401);
+  return failure;
+}
+
+describe('XTokenManager', () => {
+  let clock: sinon.SinonFakeTimers;
+  let store: MemoryStore;
+  const start = Date.UTC(2026, 10, 22, 9, 0, 0);
+
+  beforeEach(() => {
+    clock = sinon.useFakeTimers({ now: start, toFake: ['Date'] });
+    store = new MemoryStore();
+  });
+  afterEach(async () => {
+    clock.restore();
+    await store.close();
+  });
+
+  it('issues a token whose claims name the user, a fresh family and the login time', async () => {
+    const tokens = new XTokenManager({ secret, store });
+    const { token, payload } = await tokens.issue('alice');
+    const verified = await tokens.verify(token);
+    expect(verified).to.include({
+      sub: 'alice',
+      sid: payload.sid,
+      auth_time: start / 1000,
+      iss: 'passport-factors',
+    });
+    expect(verified.exp - verified.iat).to.equal(1800);
+    expect(decodeProtectedHeader(token)).to.deep.equal({ alg: 'HS256', typ: 'xtoken+jwt' });
+  });
+
+  it('B1: a secret shorter than 32 bytes is refused at construction', () => {
+    expect(() => new XTokenManager({ secret: 'too-short' })).to.throw(
+      ConfigurationError,
+      /at least 32 bytes/,
+    );
+    expect(() => new XTokenManager({ secret: randomBytes(31) })).to.throw(ConfigurationError);
+    expect(() => new XTokenManager({ keys: [{ kid: 'k', alg: 'HS512', secret: randomBytes(32) }] })).to.throw(
+      ConfigurationError,
+      /64 bytes/,
+    );
+  });
+
+  it('B1: family ids carry 128 random bits and every login gets a new one', async () => {
+    const tokens = new XTokenManager({ secret, store });
+    const sids = new Set<string>();
+    for (let i = 0; i < 200; i++) sids.add((await tokens.issue('alice')).payload.sid);
+    expect(sids.size).to.equal(200);
+    for (const sid of sids) expect(Buffer.from(sid, 'base64url')).to.have.length(16);
+  });
+
+  it('B1: a token forged by changing its payload is refused', async () => {
+    const tokens = new XTokenManager({ secret, store });
+    const { token } = await tokens.issue('alice');
+    const [header, body, signature] = token.split('.');
+    const forged = JSON.parse(Buffer.from(body!, 'base64url').toString());
+    forged.sub = 'admin';
+    await refusal(
+      tokens.verify(`${header}.${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${signature}`),
+    );
+  });
+
+  it('B9: alg "none", a wrong key, an HS256 token signed with a valid-length other secret are refused', async () => {
+    const tokens = new XTokenManager({ secret, store });
+    const { payload } = await tokens.issue('alice');
+    const unsecured = new UnsecuredJWT({ sid: payload.sid, auth_time: payload.auth_time })
+      .setSubject('alice')
+      .setIssuer('passport-factors')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .encode();
+    await refusal(tokens.verify(unsecured));
+    const otherKey = await new SignJWT({ sid: payload.sid, auth_time: payload.auth_time })
+      .setProtectedHeader({ alg: 'HS256', typ: 'xtoken+jwt' })
+      .setSubject('alice')
+      .setIssuer('passport-factors')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(randomBytes(32));
+    await refusal(tokens.verify(otherKey));
+  });
+
+  it('B9: a correctly signed JWT of another type (no typ: xtoken+jwt) is refused', async () => {
+    const tokens = new XTokenManager({ secret, store });
+    const { payload } = await tokens.issue('alice');
+    const untyped = await new SignJWT({ sid: payload.sid, auth_time: payload.auth_time })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setIssuer('passport-factors')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(secret);
+    await refusal(tokens.verify(untyped));
+  });
+
+  it('B9 / B3: a token is refused once its idle lifetime has passed without renewal', async () => {
+    const tokens = new XTokenManager({ secret, store, idleTtlSec: 600 });
+    const { token } = await tokens.issue('alice');
+    clock.tick(599_000);
+    await tokens.verify(token);
+    clock.tick(7_000); // past 600 s plus the 5 s clock tolerance
+    await refusal(tokens.verify(token));
+  });
+
+  it('renewal slides the idle expiry within the same family', async () => {
+    const tokens = new XTokenManager({ secret, store, idleTtlSec: 600 });
+    const first = await tokens.issue('alice');
+    clock.tick(500_000);
+    const renewed = await tokens.renew(await tokens.verify(first.token));
+    expect(renewed.payload.sid).to.equal(first.payload.sid);
+    expect(renewed.payload.exp).to.equal(first.payload.exp + 500);
+    clock.tick(400_000); // 900 s after login: the first token has idled out, the renewed one has not
+    await refusal(tokens.verify(first.token));
+    expect((await tokens.verify(renewed.token)).sub).to.equal('alice');
+  });
+
+  it('B3: rolling never extends a family past its absolute lifetime', async () => {
+    const tokens = new XTokenManager({ secret, store, idleTtlSec: 1800, absoluteTtlSec: 7200 });
+    let current = await tokens.issue('alice');
+    const absoluteEnd = current.absoluteExpiresAt;
+    // An active client renews every 10 minutes, forever.
+    for (let minute = 10; minute < 120; minute += 10) {
+      clock.tick(600_000);
+      current = await tokens.renew(await tokens.verify(current.token));
+      expect(current.payload.exp).to.be.at.most(absoluteEnd);
+    }
+    expect(current.payload.exp).to.equal(absoluteEnd);
+    clock.tick(600_000 + 6_000);
+    await refusal(tokens.verify(current.token));
+  });
+
+  it('B4: a revoked family is refused, also for tokens renewed before the revocation', async () => {
+    const tokens = new XTokenManager({ secret, store });
+    const first = await tokens.issue('alice');
+    const renewed = await tokens.renew(await tokens.verify(first.token));
+    await tokens.revoke(first.payload.sid);
+    await refusal(tokens.verify(first.token));
+    await refusal(tokens.verify(renewed.token));
+  });
+
+  it('a family whose store entry names another subject is refused', async () => {
+    const tokens = new XTokenManager({ secret, store });
+    const { token, payload } = await tokens.issue('alice');
+    await store.set(`x-token:family:${payload.sid}`, 'mallory', 60_000);
+    await refusal(tokens.verify(token));
+  });
+
+  describe('key rotation', () => {
+    const k1 = { kid: 'k1', alg: 'HS256' as const, secret: randomBytes(32) };
+    const k2 = { kid: 'k2', alg: 'HS256' as const, secret: randomBytes(32) };
+
+    it('accepts tokens of a retiring key and renews them under the new one', async () => {
+      const before = new XTokenManager({ keys: [k1], store });
+      const { token } = await before.issue('alice');
+      const during = new XTokenManager({ keys: [k2, k1], store });
+      const renewed = await during.renew(await during.verify(token));
+      expect(decodeProtectedHeader(renewed.token).kid).to.equal('k2');
+    });
+
+    it('refuses a token signed by a key that was rotated out', async () => {
+      const { token } = await new XTokenManager({ keys: [k1], store }).issue('alice');
+      await refusal(new XTokenManager({ keys: [k2], store }).verify(token));
+    });
+
+    it('refuses a token that names a known kid with another algorithm', async () => {
+      const tokens = new XTokenManager({ keys: [k1], store });
+      const { payload } = await tokens.issue('alice');
+      const mismatched = await new SignJWT({ sid: payload.sid, auth_time: payload.auth_time })
+        .setProtectedHeader({ alg: 'HS384', kid: 'k1', typ: 'xtoken+jwt' })
+        .setSubject('alice')
+        .setIssuer('passport-factors')
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(k1.secret);
+      await refusal(tokens.verify(mismatched));
+    });
+
+    it('signs with an asymmetric key (ES256) and verifies with its public half', async () => {
+      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const signer = new XTokenManager({
+        keys: [{ kid: 'ec1', alg: 'ES256', publicKey, privateKey }],
+        store,
+      });
+      const { token } = await signer.issue('alice');
+      const verifierOnly = new XTokenManager({ keys: [k1, { kid: 'ec1', alg: 'ES256', publicKey }], store });
+      expect((await verifierOnly.verify(token)).sub).to.equal('alice');
+    });
+  });
+
+  describe('configuration errors', () => {
+    const { publicKey: rsaPublic } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const cases: Array<[string, () => unknown, RegExp]> = [
+      ['no key at all', () => new XTokenManager({}), /secret/],
+      ['both secret and keys', () => new XTokenManager({ secret, keys: [] }), /either/],
+      [
+        'a repeated kid',
+        () =>
+          new XTokenManager({
+            keys: [
+              { kid: 'a', alg: 'HS256', secret },
+              { kid: 'a', alg: 'HS256', secret },
+            ],
+          }),
+        /repeats/,
+      ],
+      [
+        'a first key without a private key',
+        () => new XTokenManager({ keys: [{ kid: 'r', alg: 'RS256', publicKey: rsaPublic }] }),
+        /privateKey/,
+      ],
+      [
+        'an RSA key for ES256',
+        () => new XTokenManager({ keys: [{ kid: 'r', alg: 'ES256', publicKey: rsaPublic }] }),
+        /cannot be used/,
+      ],
+      [
+        'an unknown algorithm',
+        () => new XTokenManager({ keys: [{ kid: 'n', alg: 'none' as 'HS256', secret }] }),
+        /alg must be one of/,
+      ],
+      [
+        'idle longer than absolute',
+        () => new XTokenManager({ secret, idleTtlSec: 100, absoluteTtlSec: 50 }),
+        /cannot exceed/,
+      ],
+      ['a zero idle TTL', () => new XTokenManager({ secret, idleTtlSec: 0 }), /idleTtlSec/],
+    ];
+    for (const [what, build, message] of cases) {
+      it(`refuses ${what}`, () => {
+        expect(build).to.throw(ConfigurationError, message);
+      });
+    }
+  });
+});
