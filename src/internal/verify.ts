@@ -11,12 +11,13 @@ export type VerifyDone<U = User> = (err: unknown, user?: U | false | null, info?
 export type VerifyResult<U = User> = U | false | null | undefined;
 
 /**
- * A verify function in either style. Done-style declares the trailing `done` parameter;
- * promise-style does not and returns (or resolves to) the user.
+ * A verify function in either style, as one signature so TypeScript infers every parameter:
+ * done-style declares the trailing `done` and calls it; promise-style leaves `done` out and
+ * returns (or resolves to) the user.
  */
-export type VerifyFunction<Args extends unknown[], U = User> =
-  | ((...args: [...Args, VerifyDone<U>]) => void)
-  | ((...args: Args) => VerifyResult<U> | PromiseLike<VerifyResult<U>>);
+export type VerifyFunction<Args extends unknown[], U = User> = (
+  ...args: [...Args, done: VerifyDone<U>]
+) => void | VerifyResult<U> | PromiseLike<VerifyResult<U> | void>;
 
 /** The same, with the request first (`passReqToCallback: true`). */
 export type VerifyFunctionWithRequest<Args extends unknown[], U = User> = VerifyFunction<

@@ -196,15 +196,18 @@ export class XTokenManager {
     const key = this.#signingKey;
     const header: JWTHeaderParameters = { alg: key.alg, typ: TOKEN_TYPE };
     if (key.kid !== undefined) header.kid = key.kid;
+    // A random jti makes every renewal a distinct token, even two within the same second.
+    const jti = randomBytes(12).toString('base64url');
     const jwt = new SignJWT({ sid: claims.sid, auth_time: claims.auth_time })
       .setProtectedHeader(header)
+      .setJti(jti)
       .setSubject(claims.sub)
       .setIssuer(this.#issuer)
       .setIssuedAt(now)
       .setExpirationTime(exp);
     if (this.#audience !== undefined) jwt.setAudience(this.#audience);
     const token = await jwt.sign(key.signKey!);
-    const payload: XTokenPayload = { ...claims, iss: this.#issuer, iat: now, exp };
+    const payload: XTokenPayload = { ...claims, iss: this.#issuer, iat: now, exp, jti };
     if (this.#audience !== undefined) payload.aud = this.#audience;
     return { token, payload, absoluteExpiresAt };
   }

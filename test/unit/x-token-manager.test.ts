@@ -146,6 +146,17 @@ describe('XTokenManager', () => {
     await refusal(tokens.verify(current.token));
   });
 
+  it('B3: shortening absoluteTtlSec in the configuration applies at once to families already issued', async () => {
+    const before = new XTokenManager({ secret, store, idleTtlSec: 1800, absoluteTtlSec: 7200 });
+    const first = await before.issue('alice');
+    clock.tick(1_500_000);
+    const renewed = await before.renew(await before.verify(first.token)); // idle-valid until t = 3300 s
+    clock.tick(1_600_000); // t = 3100 s
+    expect((await before.verify(renewed.token)).sub).to.equal('alice');
+    const shorter = new XTokenManager({ secret, store, idleTtlSec: 1800, absoluteTtlSec: 3000 });
+    await refusal(shorter.verify(renewed.token));
+  });
+
   it('B4: a revoked family is refused, also for tokens renewed before the revocation', async () => {
     const tokens = new XTokenManager({ secret, store });
     const first = await tokens.issue('alice');
