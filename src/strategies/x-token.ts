@@ -120,14 +120,20 @@ export class XTokenStrategy extends FactorStrategy {
   /**
    * `POST /api/auth/login`: runs the password strategy, then starts a NEW token family.
    * Success: `X-Token` header and `{ user, success: true }`. Failure: `{ success: false, error, code }`
-   * with the strategy's status (400 malformed, 401 wrong credentials, 429 throttled).
+   * with the strategy's status (400 malformed, 401 wrong credentials, 429 throttled) and no
+   * `WWW-Authenticate`, so browsers show the page's message instead of their own dialog.
    */
   login(passport: PassportLike, options: LoginHandlerOptions = {}): Handler {
     const strategy = options.strategy ?? 'basic-login';
     return (req, res, next) => {
       const authenticate = passport.authenticate(strategy, { session: false }, (err, user, info, status) => {
         if (err) return next(err);
-        if (!user) return answerFailure(res, info, status, { success: false });
+        if (!user) {
+          // A Basic challenge on a script's request makes browsers open their own password
+          // dialog over the page: the JSON login route answers without it.
+          res.removeHeader('WWW-Authenticate');
+          return answerFailure(res, info, status, { success: false });
+        }
         this.startSession(req, res, user as User, next).catch((error: unknown) => next(toError(error)));
       });
       (authenticate as unknown as Handler)(req, res, next);

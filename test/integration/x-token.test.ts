@@ -92,6 +92,8 @@ function xTokenSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<S
         code: 'invalid_credentials',
       });
       expect(wrong.headers).to.not.have.property('x-token');
+      // No Basic challenge: it would make browsers open their own password dialog over the page.
+      expect(wrong.headers).to.not.have.property('www-authenticate');
       const malformed = await request(app).post('/api/auth/login').set('Authorization', 'Basic %%%');
       expect(malformed.status).to.equal(400);
       expect(malformed.body).to.include({ success: false, code: 'missing_credentials' });

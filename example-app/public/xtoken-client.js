@@ -1,0 +1,81 @@
+// An alt-seven (a7.remote) style client: Basic login, keep the newest X-Token from every response,
+// refresh on a timer, revoke on logout, and say clearly when the session is gone.
+const REFRESH_EVERY_MS = 5 * 60 * 1000;
+const session = { token: null, refreshTimer: null };
+
+const $ = (id) => document.getElementById(id);
+
+function basicCredentials(username, password) {
+  // RFC 7617 with charset UTF-8: base64 of the UTF-8 bytes, not of the UTF-16 string.
+  const bytes = new TextEncoder().encode(`${username}:${password}`);
+  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
+}
+
+async function call(method, path, { authorization } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (authorization) headers.Authorization = authorization;
+  else if (session.token) headers['X-Token'] = session.token;
+  const response = await fetch(path, { method, headers });
+  const renewed = response.headers.get('X-Token');
+  if (renewed) session.token = renewed;
+  const body = await response.json().catch(() => ({}));
+  return { status: response.status, body };
+}
+
+function show(message, ok = false) {
+  $('message').textContent = message;
+  $('message').className = ok ? 'ok' : '';
+}
+
+function endSession(message) {
+  session.token = null;
+  clearInterval(session.refreshTimer);
+  $('who').textContent = '';
+  show(message);
+}
+
+function onUnauthorized(status) {
+  if (status === 401) endSession('Your session has ended. Please log in again.');
+  else if (status === 429) show('Too many attempts. Wait a moment and try again.');
+  else show('Something went wrong. Try again.');
+}
+
+$('login-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const { status, body } = await call('POST', '/api/auth/login', {
+    authorization: basicCredentials($('username').value, $('password').value),
+  });
+  $('password').value = '';
+  if (!body.success) {
+    show(
+      status === 429
+        ? 'Too many failed attempts. Wait a moment and try again.'
+        : (body.error ?? 'Login failed.'),
+    );
+    return;
+  }
+  $('who').textContent = `Logged in as ${body.user.name}`;
+  show('Logged in.', true);
+  clearInterval(session.refreshTimer);
+  session.refreshTimer = setInterval(refresh, REFRESH_EVERY_MS);
+});
+
+$('call-api').addEventListener('click', async () => {
+  const { status, body } = await call('GET', '/api/secret');
+  $('api-result').textContent = status === 200 ? body.message : `Refused (${status}): ${body.error ?? ''}`;
+  if (status !== 200) onUnauthorized(status);
+});
+
+async function refresh() {
+  const { status, body } = await call('GET', '/api/auth/refresh');
+  // alt-seven 6.x reads `success`, 9.x reads `authenticated`.
+  if (body.success || body.authenticated) show('Session refreshed.', true);
+  else onUnauthorized(status);
+}
+$('refresh').addEventListener('click', refresh);
+
+$('logout').addEventListener('click', async () => {
+  if (!session.token) return show('You are not logged in.');
+  await call('POST', '/api/auth/logout');
+  endSession('You are logged out.');
+});

@@ -1,0 +1,78 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import type { Browser } from 'playwright-core';
+import { createExampleApp } from '../../example-app/app.js';
+import { launchOrSkip } from '../helpers/browser.js';
+
+describe('example app in Chromium: Basic login + rolling X-Token', function () {
+  let browser: Browser;
+  let server: Server;
+  let baseUrl: string;
+
+  before(async function () {
+    browser = await launchOrSkip(this);
+    const app = await createExampleApp({ scryptCost: 2 ** 12 });
+    server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await browser?.close();
+    server?.closeAllConnections();
+    server?.close();
+  });
+
+  it('logs in, sees the user, calls the secured API, logs out, and sees the secured call refused', async () => {
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await page.goto(baseUrl);
+
+    await page.fill('#username', 'alice');
+    await page.fill('#password', 'correct horse battery staple');
+    const loginResponse = page.waitForResponse('**/api/auth/login');
+    await page.click('#login');
+    const loginToken = await (await loginResponse).headerValue('x-token');
+    await page.waitForSelector('text=Logged in as Alice Example');
+
+    const apiResponse = page.waitForResponse('**/api/secret');
+    await page.click('#call-api');
+    const renewedToken = await (await apiResponse).headerValue('x-token');
+    await page.waitForSelector('#api-result:has-text("Hello Alice Example")');
+    expect(renewedToken, 'the secured call renews the token').to.be.a('string').and.not.equal(loginToken);
+
+    await page.click('#logout');
+    await page.waitForSelector('text=You are logged out.');
+    await page.click('#call-api');
+    await page.waitForSelector('#api-result:has-text("Refused (401)")');
+    await page.waitForSelector('text=Your session has ended. Please log in again.');
+
+    // The server revoked the family: even a token the page no longer sends is refused.
+    for (const token of [loginToken, renewedToken]) {
+      const status = await page.evaluate(
+        async (t) => (await fetch('/api/secret', { headers: { 'X-Token': t! } })).status,
+        token,
+      );
+      expect(status).to.equal(401);
+    }
+    expect(pageErrors).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('shows a clear message for a wrong password, and logs in a password containing a colon', async () => {
+    const page = await browser.newPage();
+    await page.goto(baseUrl);
+    await page.fill('#username', 'alice');
+    await page.fill('#password', 'wrong');
+    await page.click('#login');
+    await page.waitForSelector('text=Invalid username or password.');
+    await page.fill('#username', 'bob');
+    await page.fill('#password', 'pa:ss with a colon');
+    await page.click('#login');
+    await page.waitForSelector('text=Logged in as Bob Example');
+    await page.screenshot({ path: '.e2e-artifacts/x-token.png' });
+    await page.close();
+  });
+});
