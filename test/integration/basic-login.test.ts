@@ -33,6 +33,23 @@ async function loginApp(
   return app;
 }
 
+/** An app whose /login answers what a custom callback receives: `{ user, info, status }`, with that status. */
+function challengeApp(strategy: BasicLoginStrategy) {
+  const { app, passport } = appWithPassport();
+  passport.use(strategy);
+  app.get('/login', (req, res, next) =>
+    passport.authenticate(
+      'basic-login',
+      { session: false },
+      (err: unknown, user: unknown, info: unknown, status: unknown) => {
+        if (err) return next(err);
+        res.status(typeof status === 'number' ? status : 200).json({ user, info, status });
+      },
+    )(req, res, next),
+  );
+  return app;
+}
+
 describe('BasicLoginStrategy over HTTP', () => {
   it('logs in with the right password (session: false) and passes the user on', async () => {
     const res = await request(await loginApp())
@@ -65,18 +82,7 @@ describe('BasicLoginStrategy over HTTP', () => {
 
   it('B6: the challenge a custom callback sees is the same for unknown user and wrong password', async () => {
     const users = await testUsers();
-    const { app, passport } = appWithPassport();
-    passport.use(new BasicLoginStrategy((u: string, p: string) => users.checkPassword(u, p)));
-    app.get('/login', (req, res, next) => {
-      passport.authenticate(
-        'basic-login',
-        { session: false },
-        (err: unknown, user: unknown, info: unknown, status: unknown) => {
-          if (err) return next(err);
-          res.json({ user, info, status });
-        },
-      )(req, res, next);
-    });
+    const app = challengeApp(new BasicLoginStrategy((u: string, p: string) => users.checkPassword(u, p)));
     const unknown = await request(app).get('/login').set('Authorization', basicHeader('nobody', 'x'));
     const wrong = await request(app).get('/login').set('Authorization', basicHeader('alice', 'x'));
     expect(unknown.body).to.deep.equal({
@@ -113,25 +119,16 @@ describe('BasicLoginStrategy over HTTP', () => {
     ];
     for (const [what, header] of malformed) {
       it(`answers 400 missing_credentials for ${what}`, async () => {
-        const { app, passport } = appWithPassport();
         let verifyCalled = false;
-        passport.use(
+        const app = challengeApp(
           new BasicLoginStrategy(() => {
             verifyCalled = true;
             return false;
           }),
         );
-        app.get('/login', (req, res, next) =>
-          passport.authenticate(
-            'basic-login',
-            { session: false },
-            (_e: unknown, _u: unknown, info: unknown, status: unknown) =>
-              res.status(status as number).json(info),
-          )(req, res, next),
-        );
         const res = await request(app).get('/login').set('Authorization', header);
         expect(res.status).to.equal(400);
-        expect(res.body.code).to.equal('missing_credentials');
+        expect(res.body.info.code).to.equal('missing_credentials');
         expect(verifyCalled).to.equal(false);
       });
     }
@@ -164,25 +161,16 @@ describe('BasicLoginStrategy over HTTP', () => {
 
     it('answers rate_limited in the challenge a custom callback receives', async () => {
       const users = await testUsers();
-      const { app, passport } = appWithPassport();
-      passport.use(
+      const app = challengeApp(
         new BasicLoginStrategy({ throttle: { maxFailuresPerUser: 1 } }, (u: string, p: string) =>
           users.checkPassword(u, p),
         ),
       );
-      app.get('/login', (req, res, next) =>
-        passport.authenticate(
-          'basic-login',
-          { session: false },
-          (_e: unknown, _u: unknown, info: unknown, status: unknown) =>
-            res.status(status as number).json(info),
-        )(req, res, next),
-      );
       await request(app).get('/login').set('Authorization', basicHeader('alice', 'wrong'));
       const res = await request(app).get('/login').set('Authorization', basicHeader('alice', 'wrong'));
       expect(res.status).to.equal(429);
-      expect(res.body).to.include({ code: 'rate_limited' });
-      expect(res.body.retryAfter).to.be.a('number');
+      expect(res.body.info).to.include({ code: 'rate_limited' });
+      expect(res.body.info.retryAfter).to.be.a('number');
     });
 
     it('refuses a client IP after maxFailuresPerIp failures across many usernames', async () => {

@@ -31,26 +31,21 @@ describe('the built package (dist/) by its public name', () => {
     }
   });
 
-  it('loads with import: every public entry, the sandbox included', async () => {
-    const out = await node([
-      '--input-type=module',
-      '-e',
-      `const m = await import('passport-factors');
-       const s = await import('passport-factors/sandbox');
-       console.log(JSON.stringify({ names: ${JSON.stringify(PUBLIC_NAMES)}.filter((n) => typeof m[n] === 'function'), sandbox: typeof s.startSandbox }));`,
-    ]);
-    expect(JSON.parse(out)).to.deep.equal({ names: PUBLIC_NAMES, sandbox: 'function' });
-  });
-
-  it('loads with require(): every public entry, the sandbox included', async () => {
-    const out = await node([
-      '-e',
-      `const m = require('passport-factors');
-       const s = require('passport-factors/sandbox');
-       console.log(JSON.stringify({ names: ${JSON.stringify(PUBLIC_NAMES)}.filter((n) => typeof m[n] === 'function'), sandbox: typeof s.startSandbox }));`,
-    ]);
-    expect(JSON.parse(out)).to.deep.equal({ names: PUBLIC_NAMES, sandbox: 'function' });
-  });
+  const load = {
+    import: "const m = await import('passport-factors'); const s = await import('passport-factors/sandbox');",
+    require: "const m = require('passport-factors'); const s = require('passport-factors/sandbox');",
+  };
+  for (const [how, loadBoth] of Object.entries(load)) {
+    it(`loads with ${how}: every public entry, the sandbox included`, async () => {
+      const report = `console.log(JSON.stringify({ names: ${JSON.stringify(PUBLIC_NAMES)}.filter((n) => typeof m[n] === 'function'), sandbox: typeof s.startSandbox }));`;
+      const out = await node([
+        ...(how === 'import' ? ['--input-type=module'] : []),
+        '-e',
+        `${loadBoth}\n${report}`,
+      ]);
+      expect(JSON.parse(out)).to.deep.equal({ names: PUBLIC_NAMES, sandbox: 'function' });
+    });
+  }
 
   it('a required strategy works with Passport: registers under its name', async () => {
     const out = await node([
