@@ -58,6 +58,38 @@ export class StoreError extends PassportFactorsError {
 }
 
 /**
+ * A vendor (sipgate, SecSign, XignIn, Lastwall) could not be reached, answered an error, or answered
+ * something we cannot read. Authentication fails closed with it. `status` is what an Express error
+ * handler should answer (502, or 504 for a timeout); `vendorStatus` is the vendor's HTTP status.
+ */
+export class VendorError extends PassportFactorsError {
+  readonly vendor: string;
+  readonly status: number;
+  readonly vendorStatus: number | undefined;
+
+  constructor(
+    vendor: string,
+    code: string,
+    message: string,
+    extra: { status?: number; vendorStatus?: number; cause?: unknown } = {},
+  ) {
+    super(code, message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    this.vendor = vendor;
+    this.status = extra.status ?? 502;
+    this.vendorStatus = extra.vendorStatus;
+  }
+}
+
+/** A phone number that cannot be parsed, is not valid, or cannot receive SMS. */
+export class InvalidPhoneNumberError extends PassportFactorsError {
+  readonly status = 400;
+
+  constructor(message: string) {
+    super('ERR_INVALID_PHONE_NUMBER', message);
+  }
+}
+
+/**
  * A verifier's verdict that the request does not authenticate. Not a fault: strategies turn it
  * into `this.fail(challenge, status)` rather than `this.error()`.
  */

@@ -2,7 +2,9 @@ export {
   AuthenticationFailure,
   ConfigurationError,
   PassportFactorsError,
+  InvalidPhoneNumberError,
   StoreError,
+  VendorError,
   type FailureChallenge,
   type FailureCode,
 } from './errors.js';
@@ -51,3 +53,10 @@ export {
   type XTokenVerify,
   type XTokenVerifyWithRequest,
 } from './strategies/x-token.js';
+
+export {
+  SipgateSmsSender,
+  type SendSmsOptions,
+  type SipgateSmsSenderOptions,
+  type SmsSender,
+} from './clients/sipgate.js';

@@ -1,43 +1,76 @@
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { SandboxInbox } from './inbox.js';
+import { renderPhonePage } from './phone-page.js';
+import { createSipgateSandbox, type SipgateSandbox, type SipgateSandboxOptions } from './sipgate.js';
+
+export { SandboxInbox, type SandboxMessage } from './inbox.js';
+export type { SipgateFaults, SipgateSandbox, SipgateSandboxOptions } from './sipgate.js';
 
 export interface SandboxOptions {
   /** Port to listen on (default 0: pick a free one). */
   port?: number;
   /** Address to listen on (default `'127.0.0.1'`: the sandbox is never reachable from elsewhere). */
   host?: string;
+  /** sipgate.io's SMS API, mounted at `/sipgate/v2`. */
+  sipgate?: SipgateSandboxOptions;
 }
 
 export interface Sandbox {
-  /** Base URL, e.g. `http://127.0.0.1:43121`; each vendor is mounted under its own path. */
+  /** Base URL, e.g. `http://127.0.0.1:43121`. */
   url: string;
+  /** Everything delivered (texts), newest last. */
+  inbox: SandboxInbox;
+  /** sipgate.io: credentials, faults, requests seen. */
+  sipgate: SipgateSandbox;
   /** Stops the server and closes its connections. */
   close(): Promise<void>;
 }
 
 /**
- * Starts one local HTTP server that speaks each vendor's wire protocol, so every flow can be tried
- * without a vendor account. Vendors are mounted under path prefixes (`/sipgate/v2`, …) as they are
- * added; the landing page lists them.
+ * Starts ONE local HTTP server that speaks each vendor's wire protocol, so every flow runs
+ * without a vendor account. Each vendor is mounted under its own path prefix, so a client's base
+ * URL points at it; `/phone` shows what the sandbox delivered.
  */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const { port = 0, host = '127.0.0.1' } = options;
   const app = express();
   app.disable('x-powered-by');
-  app.get('/', (_req, res) => {
-    res
-      .type('html')
-      .send('<!doctype html><title>passport-factors sandbox</title><h1>passport-factors sandbox</h1>');
-  });
   const server: Server = createServer(app);
   server.listen(port, host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
-  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+
+  const inbox = new SandboxInbox();
+  const sipgate = createSipgateSandbox(`${url}/sipgate/v2`, inbox, options.sipgate);
+  app.use('/sipgate/v2', sipgate.router);
+
+  app.get('/phone', (req, res) => {
+    const to = typeof req.query.to === 'string' ? req.query.to : undefined;
+    res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+    res.type('html').send(renderPhonePage(inbox, to));
+  });
+  app.get('/phone/messages', (req, res) => {
+    const to = typeof req.query.to === 'string' ? req.query.to : undefined;
+    res.json(to === undefined ? [...inbox.messages].reverse() : inbox.to(to));
+  });
+  app.get('/', (_req, res) => {
+    res
+      .type('html')
+      .send(
+        '<!doctype html><meta charset="utf-8"><title>passport-factors sandbox</title>' +
+          '<h1>passport-factors sandbox</h1><ul><li><a href="/phone">Phone: texts received</a></li>' +
+          '<li>sipgate.io SMS API: <code>/sipgate/v2/sessions/sms</code></li></ul>',
+      );
+  });
+
   return {
-    url: `http://${hostForUrl}:${address.port}`,
+    url,
+    inbox,
+    sipgate: sipgate.control,
     close: async () => {
       server.closeAllConnections();
       server.close();

@@ -68,6 +68,14 @@ export class MemoryStore implements Store {
     return entry?.value;
   }
 
+  async deleteIfEquals(key: string, expected: string): Promise<boolean> {
+    assertKey(key);
+    // Atomic by construction: no await between the comparison and the delete.
+    if (this.#live(key)?.value !== expected) return false;
+    this.#entries.delete(key);
+    return true;
+  }
+
   async delete(key: string): Promise<void> {
     assertKey(key);
     this.#entries.delete(key);

@@ -28,7 +28,13 @@ export interface RedisStoreOptions {
 const INCREMENT_SCRIPT = `local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`;
-const INCREMENT_SHA = createHash('sha1').update(INCREMENT_SCRIPT).digest('hex');
+const DELETE_IF_EQUALS_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`;
+const scriptSha = (script: string): string => createHash('sha1').update(script).digest('hex');
+const INCREMENT_SHA = scriptSha(INCREMENT_SCRIPT);
+const DELETE_IF_EQUALS_SHA = scriptSha(DELETE_IF_EQUALS_SCRIPT);
 
 /**
  * A store on Redis ≥ 6.2, shared by every app instance that uses the same Redis and prefix.
@@ -78,6 +84,17 @@ export class RedisStore implements Store {
     return asString(await this.#run('GETDEL', [this.#prefix + key]));
   }
 
+  async deleteIfEquals(key: string, expected: string): Promise<boolean> {
+    assertKey(key);
+    const reply = await this.#script(
+      DELETE_IF_EQUALS_SCRIPT,
+      DELETE_IF_EQUALS_SHA,
+      this.#prefix + key,
+      expected,
+    );
+    return Number(reply) === 1;
+  }
+
   async delete(key: string): Promise<void> {
     assertKey(key);
     await this.#run('DEL', [this.#prefix + key]);
@@ -86,14 +103,7 @@ export class RedisStore implements Store {
   async increment(key: string, ttlMs: number): Promise<number> {
     assertKey(key);
     assertTtl(ttlMs);
-    const args = ['1', this.#prefix + key, String(ttlMs)];
-    let reply: unknown;
-    try {
-      reply = await this.#command(['EVALSHA', INCREMENT_SHA, ...args]);
-    } catch (err) {
-      if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw storeError('EVALSHA', err);
-      reply = await this.#run('EVAL', [INCREMENT_SCRIPT, ...args]);
-    }
+    const reply = await this.#script(INCREMENT_SCRIPT, INCREMENT_SHA, this.#prefix + key, String(ttlMs));
     const count = Number(reply);
     if (!Number.isSafeInteger(count)) throw new StoreError(`Redis answered a counter with ${String(reply)}.`);
     return count;
@@ -112,6 +122,16 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     // The client belongs to the application, which closes it.
+  }
+
+  /** Runs a Lua script by its SHA, loading it with EVAL when Redis does not know it yet. */
+  async #script(script: string, sha: string, key: string, arg: string): Promise<unknown> {
+    try {
+      return await this.#command(['EVALSHA', sha, '1', key, arg]);
+    } catch (err) {
+      if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw storeError('EVALSHA', err);
+      return this.#run('EVAL', [script, '1', key, arg]);
+    }
   }
 
   async #run(name: string, args: string[]): Promise<unknown> {

@@ -26,6 +26,12 @@ export interface Store {
   get(key: string): Promise<string | undefined>;
   /** Atomically reads and deletes: of any number of concurrent takes, exactly one gets the value. */
   take(key: string): Promise<string | undefined>;
+  /**
+   * Atomically deletes the key only if it still holds `expected`; answers whether it did. This is
+   * compare-and-consume: of concurrent callers holding the same value, exactly one gets `true`,
+   * and a value replaced in the meantime is left alone.
+   */
+  deleteIfEquals(key: string, expected: string): Promise<boolean>;
   /** Deletes the key; deleting an absent key is not an error. */
   delete(key: string): Promise<void>;
   /**

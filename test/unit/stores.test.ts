@@ -41,6 +41,21 @@ function storeContract(makeStore: () => Store): void {
     expect(results.filter((r) => r === undefined)).to.have.length(49);
   });
 
+  it('deleteIfEquals() deletes only the value it was given (compare-and-consume)', async () => {
+    await store.set('c', 'first', 10_000);
+    expect(await store.deleteIfEquals('c', 'other')).to.equal(false);
+    expect(await store.get('c')).to.equal('first');
+    expect(await store.deleteIfEquals('c', 'first')).to.equal(true);
+    expect(await store.get('c')).to.equal(undefined);
+    expect(await store.deleteIfEquals('c', 'first')).to.equal(false);
+  });
+
+  it('of 30 concurrent deleteIfEquals() calls with the same value exactly one wins', async () => {
+    await store.set('cc', 'v', 10_000);
+    const wins = await Promise.all(Array.from({ length: 30 }, () => store.deleteIfEquals('cc', 'v')));
+    expect(wins.filter(Boolean)).to.have.length(1);
+  });
+
   it('delete() removes a key and tolerates an absent one', async () => {
     await store.set('d', 'v', 10_000);
     await store.delete('d');
@@ -128,11 +143,14 @@ describe('stores', () => {
     });
     storeContract(() => new RedisStore({ client, prefix: uniquePrefix('store-node-redis') }));
 
-    it('re-loads the counter script after SCRIPT FLUSH', async () => {
+    it('re-loads its scripts after SCRIPT FLUSH', async () => {
       const store = new RedisStore({ client, prefix: uniquePrefix('flush') });
       expect(await store.increment('c', 10_000)).to.equal(1);
+      await store.set('d', 'v', 10_000);
       await client.sendCommand(['SCRIPT', 'FLUSH']);
       expect(await store.increment('c', 10_000)).to.equal(2);
+      await client.sendCommand(['SCRIPT', 'FLUSH']);
+      expect(await store.deleteIfEquals('d', 'v')).to.equal(true);
     });
 
     it('two stores on one Redis share state, as two app instances do', async () => {

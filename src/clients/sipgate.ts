@@ -1,0 +1,225 @@
+import { parsePhoneNumberWithError, type CountryCode, type NumberType } from 'libphonenumber-js/max';
+import { ConfigurationError, InvalidPhoneNumberError, VendorError } from '../errors.js';
+import { positiveIntegerOption } from '../internal/options.js';
+import { VendorHttp } from './http.js';
+
+const OWNER = 'SipgateSmsSender';
+const VENDOR = 'sipgate';
+
+/**
+ * What `SmsOtpStrategy` needs to deliver a code: any object with this method works (another
+ * SMS provider, a queue, a test double). `to` is E.164 (`+4915…`); resolve when the provider has
+ * accepted the message, reject with an Error when it has not.
+ */
+export interface SmsSender {
+  send(to: string, text: string): Promise<unknown>;
+}
+
+export interface SipgateSmsSenderOptions {
+  /** Personal access token id, `token-` and six letters or digits. Give it with `token`. */
+  tokenId?: string;
+  /** Personal access token (a UUID) with the `sessions:sms:write` scope. */
+  token?: string;
+  /** OAuth access token, or a function that returns a current one (called per send). Instead of tokenId/token. */
+  accessToken?: string | (() => string | Promise<string>);
+  /** The SMS extension id, `s0`, `s1`, … (default `'s0'`). */
+  smsId?: string;
+  /** API base URL (default `'https://api.sipgate.com/v2'`); the sandbox's `sipgate.baseUrl` for local runs. */
+  baseUrl?: string;
+  /** Country assumed for numbers written without `+` (default: none, so only E.164 input is accepted). */
+  defaultCountry?: CountryCode;
+  /**
+   * Number types that can receive SMS (default MOBILE, FIXED_LINE_OR_MOBILE, PERSONAL_NUMBER).
+   * Premium-rate and other types are refused before any HTTP call: texting them is how SMS
+   * pumping fraud earns money.
+   */
+  allowedNumberTypes?: readonly NumberType[];
+  /** Whole-request deadline in ms (default 10000). */
+  timeoutMs?: number;
+  /** Largest response body read, in bytes (default 65536). */
+  maxResponseBytes?: number;
+}
+
+export interface SendSmsOptions {
+  /** Deliver later: a time in the future, at most 30 days ahead (sipgate's limit). */
+  sendAt?: Date;
+}
+
+const TOKEN_ID = /^token-[a-zA-Z\d]{6}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SMS_ID = /^s(0|[1-9][0-9]*)$/;
+const DEFAULT_NUMBER_TYPES: readonly NumberType[] = ['MOBILE', 'FIXED_LINE_OR_MOBILE', 'PERSONAL_NUMBER'];
+const MAX_SEND_AT_MS = 30 * 24 * 3600 * 1000;
+
+/** What each sipgate status means, and what to do about it. */
+const STATUS_ERRORS: Record<number, [code: string, message: string]> = {
+  400: [
+    'ERR_SIPGATE_BAD_REQUEST',
+    'sipgate refused the request as malformed (400): check the recipient and the message.',
+  ],
+  401: [
+    'ERR_SIPGATE_UNAUTHORIZED',
+    'sipgate refused the credentials (401): check tokenId and token, or the access token.',
+  ],
+  402: [
+    'ERR_SIPGATE_INSUFFICIENT_BALANCE',
+    'sipgate: insufficient balance (402): top up the sipgate account.',
+  ],
+  403: [
+    'ERR_SIPGATE_FORBIDDEN',
+    'sipgate refused (403): the token lacks the sessions:sms:write scope, SMS is not booked, or the smsId is wrong.',
+  ],
+  404: ['ERR_SIPGATE_NOT_FOUND', 'sipgate answered 404: check baseUrl (it should end in /v2).'],
+  405: ['ERR_SIPGATE_METHOD_NOT_ALLOWED', 'sipgate answered 405 (method not allowed): check baseUrl.'],
+  415: ['ERR_SIPGATE_UNSUPPORTED_MEDIA_TYPE', 'sipgate answered 415: the request was not sent as JSON.'],
+};
+
+/** Sends SMS through sipgate.io's REST API (`POST /sessions/sms`). */
+export class SipgateSmsSender implements SmsSender {
+  private readonly http: VendorHttp;
+  private readonly path: string;
+  private readonly smsId: string;
+  private readonly authorization: () => Promise<string>;
+  private readonly defaultCountry: CountryCode | undefined;
+  private readonly allowedNumberTypes: ReadonlySet<NumberType>;
+
+  constructor(options: SipgateSmsSenderOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new ConfigurationError(`${OWNER}: options are required.`);
+    }
+    this.authorization = authorizationFrom(options);
+    this.smsId = options.smsId ?? 's0';
+    if (typeof this.smsId !== 'string' || !SMS_ID.test(this.smsId)) {
+      throw new ConfigurationError(
+        `${OWNER}: \`smsId\` must look like s0, s1, … (got "${String(this.smsId)}").`,
+      );
+    }
+    const baseUrl = options.baseUrl ?? 'https://api.sipgate.com/v2';
+    this.http = new VendorHttp(baseUrl, {
+      vendor: VENDOR,
+      timeoutMs: positiveIntegerOption(options.timeoutMs, 10_000, 'timeoutMs', OWNER),
+      maxResponseBytes: positiveIntegerOption(options.maxResponseBytes, 65_536, 'maxResponseBytes', OWNER),
+    });
+    this.path = `${new URL(baseUrl).pathname.replace(/\/+$/, '')}/sessions/sms`;
+    this.defaultCountry = options.defaultCountry;
+    this.allowedNumberTypes = new Set(options.allowedNumberTypes ?? DEFAULT_NUMBER_TYPES);
+  }
+
+  /**
+   * Parses and checks a phone number and answers it in E.164. Throws `InvalidPhoneNumberError`
+   * for a number that cannot be parsed, is invalid, or is of a type that cannot receive SMS.
+   */
+  normalizeRecipient(input: string): string {
+    if (typeof input !== 'string' || input.trim() === '') {
+      throw new InvalidPhoneNumberError('The phone number is missing.');
+    }
+    let parsed;
+    try {
+      parsed = parsePhoneNumberWithError(input, this.defaultCountry);
+    } catch {
+      throw new InvalidPhoneNumberError(
+        this.defaultCountry
+          ? 'The phone number cannot be parsed.'
+          : 'The phone number cannot be parsed: write it in international form (+49…) or set `defaultCountry`.',
+      );
+    }
+    if (!parsed.isValid()) throw new InvalidPhoneNumberError('The phone number is not a valid number.');
+    const type = parsed.getType();
+    if (type === undefined || !this.allowedNumberTypes.has(type)) {
+      throw new InvalidPhoneNumberError(
+        `The phone number cannot receive SMS (it is a ${type ?? 'number of unknown type'}).`,
+      );
+    }
+    return parsed.number;
+  }
+
+  async send(to: string, text: string, options: SendSmsOptions = {}): Promise<{ recipient: string }> {
+    const recipient = this.normalizeRecipient(to);
+    if (typeof text !== 'string' || text.trim() === '')
+      throw new TypeError(`${OWNER}: the message is empty.`);
+    const body: Record<string, unknown> = { smsId: this.smsId, recipient, message: text };
+    if (options.sendAt !== undefined) body.sendAt = sendAtSeconds(options.sendAt);
+
+    const response = await this.http.request({
+      method: 'POST',
+      path: this.path,
+      headers: {
+        accept: 'application/json',
+        'content-type': 'application/json',
+        authorization: await this.authorization(),
+      },
+      body: JSON.stringify(body),
+      // A POST that may have reached sipgate is never repeated (the text could go out twice);
+      // one that never left this machine is.
+      retryIfNotSent: true,
+    });
+    if (response.status >= 200 && response.status < 300) return { recipient };
+    const known = STATUS_ERRORS[response.status];
+    if (known) throw new VendorError(VENDOR, known[0], known[1], { vendorStatus: response.status });
+    if (response.status >= 500) {
+      throw new VendorError(
+        VENDOR,
+        'ERR_SIPGATE_SERVER',
+        `sipgate had a server error (${response.status}): try again later.`,
+        {
+          vendorStatus: response.status,
+        },
+      );
+    }
+    throw new VendorError(
+      VENDOR,
+      'ERR_SIPGATE_UNEXPECTED_STATUS',
+      `sipgate answered an unexpected ${response.status}.`,
+      {
+        vendorStatus: response.status,
+      },
+    );
+  }
+
+  /** Closes the keep-alive connections. */
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+}
+
+function authorizationFrom(options: SipgateSmsSenderOptions): () => Promise<string> {
+  const { tokenId, token, accessToken } = options;
+  if (accessToken !== undefined) {
+    if (tokenId !== undefined || token !== undefined) {
+      throw new ConfigurationError(`${OWNER}: give either tokenId/token or accessToken, not both.`);
+    }
+    if (typeof accessToken === 'string') {
+      if (accessToken === '') throw new ConfigurationError(`${OWNER}: \`accessToken\` is empty.`);
+      return async () => `Bearer ${accessToken}`;
+    }
+    if (typeof accessToken !== 'function') {
+      throw new ConfigurationError(`${OWNER}: \`accessToken\` must be a string or a function returning one.`);
+    }
+    return async () => {
+      const current = await accessToken();
+      if (typeof current !== 'string' || current === '') {
+        throw new ConfigurationError(`${OWNER}: the \`accessToken\` provider returned no token.`);
+      }
+      return `Bearer ${current}`;
+    };
+  }
+  if (typeof tokenId !== 'string' || !TOKEN_ID.test(tokenId)) {
+    throw new ConfigurationError(
+      `${OWNER}: \`tokenId\` must look like "token-" and six letters or digits (or give \`accessToken\`).`,
+    );
+  }
+  if (typeof token !== 'string' || !UUID.test(token)) {
+    throw new ConfigurationError(`${OWNER}: \`token\` must be the personal access token, a UUID.`);
+  }
+  const header = `Basic ${Buffer.from(`${tokenId}:${token}`, 'utf8').toString('base64')}`;
+  return async () => header;
+}
+
+function sendAtSeconds(sendAt: Date): number {
+  const at = sendAt instanceof Date ? sendAt.getTime() : Number.NaN;
+  const now = Date.now();
+  if (!Number.isFinite(at) || at <= now || at - now > MAX_SEND_AT_MS) {
+    throw new TypeError(`${OWNER}: \`sendAt\` must be a Date in the future, at most 30 days ahead.`);
+  }
+  return Math.floor(at / 1000);
+}

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import express, { type Request, type Response, type Router } from 'express';
+import type { SandboxInbox } from './inbox.js';
+
+export interface SipgateSandboxOptions {
+  /** Personal access token id the sandbox accepts (default `'token-SANDBX'`). */
+  tokenId?: string;
+  /** Its token (default: a random UUID per sandbox start). */
+  token?: string;
+  /** OAuth bearer tokens the sandbox accepts (default: none). */
+  accessTokens?: string[];
+  /** SMS extension ids that exist (default `['s0']`); others answer 403 as sipgate does. */
+  smsIds?: string[];
+}
+
+/** Switches that make the sandbox misbehave, for tests. All off by default. */
+export interface SipgateFaults {
+  /** Answer 402 "insufficient balance". */
+  insufficientBalance?: boolean;
+  /** Answer this status instead of sending (e.g. 500, 503). */
+  failWithStatus?: number;
+  /** Wait this long before answering, in ms. */
+  latencyMs?: number;
+  /** Close the connection without answering. */
+  dropConnection?: boolean;
+}
+
+export interface SipgateSandbox {
+  /** Where a `SipgateSmsSender` points: `${sandbox.url}/sipgate/v2`. */
+  readonly baseUrl: string;
+  /** Credentials the sandbox accepts, ready for `new SipgateSmsSender(...)`. */
+  readonly credentials: { tokenId: string; token: string; smsId: string; baseUrl: string };
+  /** The current faults; assign to change them. */
+  faults: SipgateFaults;
+  /** Requests the sandbox received, valid or not (method, auth scheme, status answered). */
+  readonly requests: Array<{ method: string; path: string; status: number | 'dropped' }>;
+}
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+const MAX_SEND_AT_S = 30 * 24 * 3600;
+
+/** The sipgate.io REST API's SMS endpoint, with sipgate's own checks and statuses. */
+export function createSipgateSandbox(
+  baseUrl: string,
+  inbox: SandboxInbox,
+  options: SipgateSandboxOptions = {},
+): { router: Router; control: SipgateSandbox } {
+  const tokenId = options.tokenId ?? 'token-SANDBX';
+  const token = options.token ?? randomUUID();
+  const basic = `Basic ${Buffer.from(`${tokenId}:${token}`).toString('base64')}`;
+  const bearers = new Set((options.accessTokens ?? []).map((t) => `Bearer ${t}`));
+  const smsIds = new Set(options.smsIds ?? ['s0']);
+  const control: SipgateSandbox = {
+    baseUrl,
+    credentials: { tokenId, token, smsId: [...smsIds][0] ?? 's0', baseUrl },
+    faults: {},
+    requests: [],
+  };
+
+  const router = express.Router();
+  const answer = (req: Request, res: Response, status: number, message?: string) => {
+    control.requests.push({ method: req.method, path: req.path, status });
+    if (message === undefined) res.status(status).end();
+    else res.status(status).json({ status, message });
+  };
+
+  router.all('/sessions/sms', async (req, res) => {
+    const faults = control.faults;
+    if (faults.latencyMs) await sleep(faults.latencyMs);
+    if (faults.dropConnection) {
+      control.requests.push({ method: req.method, path: req.path, status: 'dropped' });
+      req.socket.destroy();
+      return;
+    }
+    if (req.method !== 'POST') return answer(req, res, 405, 'Method not allowed');
+    const authorization = req.get('authorization') ?? '';
+    if (authorization !== basic && !bearers.has(authorization)) return answer(req, res, 401, 'Unauthorized');
+    if (!req.is('application/json'))
+      return answer(req, res, 415, 'Unsupported media type: send application/json');
+    if (faults.failWithStatus) return answer(req, res, faults.failWithStatus, 'Sandbox fault');
+
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      return answer(req, res, 400, 'Body is not JSON');
+    }
+    const { smsId, recipient, message, sendAt } = (body ?? {}) as Record<string, unknown>;
+    if (typeof smsId !== 'string' || typeof recipient !== 'string' || typeof message !== 'string') {
+      return answer(req, res, 400, 'smsId, recipient and message are required strings');
+    }
+    if (!smsIds.has(smsId)) return answer(req, res, 403, `Invalid SMS extension ${smsId}`);
+    if (!E164.test(recipient)) return answer(req, res, 400, 'recipient must be an E.164 number');
+    if (message.trim() === '') return answer(req, res, 400, 'message is empty');
+    if (sendAt !== undefined) {
+      const now = Math.floor(Date.now() / 1000);
+      if (typeof sendAt !== 'number' || sendAt <= now || sendAt - now > MAX_SEND_AT_S) {
+        return answer(req, res, 400, 'sendAt must be a future Unix time at most 30 days ahead');
+      }
+    }
+    if (faults.insufficientBalance) return answer(req, res, 402, 'Insufficient balance');
+    inbox.add({
+      channel: 'sms',
+      to: recipient,
+      text: message,
+      meta: { smsId, ...(sendAt ? { sendAt } : {}) },
+    });
+    answer(req, res, 204);
+  });
+  router.all('/{*rest}', (req, res) => answer(req, res, 404, 'Not found'));
+  return { router, control };
+}
+
+async function readBody(req: Request): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 64 * 1024) throw new Error('body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
