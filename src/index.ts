@@ -60,3 +60,22 @@ export {
   type SipgateSmsSenderOptions,
   type SmsSender,
 } from './clients/sipgate.js';
+
+export {
+  normalizeSmsNumber,
+  maskPhoneNumber,
+  DEFAULT_SMS_NUMBER_TYPES,
+  type CountryCode,
+  type NumberType,
+  type PhoneNumberRules,
+} from './verifiers/phone-number.js';
+export { OneTimeCodes, type IssuedCode, type OneTimeCodeOptions } from './verifiers/one-time-code.js';
+export {
+  SmsOtpStrategy,
+  type SmsOtpEvent,
+  type SmsOtpIdentify,
+  type SmsOtpMessageContext,
+  type SmsOtpStrategyOptions,
+  type SmsOtpVerify,
+  type SmsOtpVerifyWithRequest,
+} from './strategies/sms-otp.js';

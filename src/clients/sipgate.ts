@@ -1,6 +1,6 @@
-import { parsePhoneNumberWithError, type CountryCode, type NumberType } from 'libphonenumber-js/max';
-import { ConfigurationError, InvalidPhoneNumberError, VendorError } from '../errors.js';
+import { ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption } from '../internal/options.js';
+import { normalizeSmsNumber, type PhoneNumberRules } from '../verifiers/phone-number.js';
 import { VendorHttp } from './http.js';
 
 const OWNER = 'SipgateSmsSender';
@@ -15,7 +15,7 @@ export interface SmsSender {
   send(to: string, text: string): Promise<unknown>;
 }
 
-export interface SipgateSmsSenderOptions {
+export interface SipgateSmsSenderOptions extends PhoneNumberRules {
   /** Personal access token id, `token-` and six letters or digits. Give it with `token`. */
   tokenId?: string;
   /** Personal access token (a UUID) with the `sessions:sms:write` scope. */
@@ -26,14 +26,6 @@ export interface SipgateSmsSenderOptions {
   smsId?: string;
   /** API base URL (default `'https://api.sipgate.com/v2'`); the sandbox's `sipgate.baseUrl` for local runs. */
   baseUrl?: string;
-  /** Country assumed for numbers written without `+` (default: none, so only E.164 input is accepted). */
-  defaultCountry?: CountryCode;
-  /**
-   * Number types that can receive SMS (default MOBILE, FIXED_LINE_OR_MOBILE, PERSONAL_NUMBER).
-   * Premium-rate and other types are refused before any HTTP call: texting them is how SMS
-   * pumping fraud earns money.
-   */
-  allowedNumberTypes?: readonly NumberType[];
   /** Whole-request deadline in ms (default 10000). */
   timeoutMs?: number;
   /** Largest response body read, in bytes (default 65536). */
@@ -48,7 +40,6 @@ export interface SendSmsOptions {
 const TOKEN_ID = /^token-[a-zA-Z\d]{6}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SMS_ID = /^s(0|[1-9][0-9]*)$/;
-const DEFAULT_NUMBER_TYPES: readonly NumberType[] = ['MOBILE', 'FIXED_LINE_OR_MOBILE', 'PERSONAL_NUMBER'];
 const MAX_SEND_AT_MS = 30 * 24 * 3600 * 1000;
 
 /** What each sipgate status means, and what to do about it. */
@@ -80,8 +71,7 @@ export class SipgateSmsSender implements SmsSender {
   private readonly path: string;
   private readonly smsId: string;
   private readonly authorization: () => Promise<string>;
-  private readonly defaultCountry: CountryCode | undefined;
-  private readonly allowedNumberTypes: ReadonlySet<NumberType>;
+  private readonly numberRules: PhoneNumberRules;
 
   constructor(options: SipgateSmsSenderOptions) {
     if (options === null || typeof options !== 'object') {
@@ -101,36 +91,15 @@ export class SipgateSmsSender implements SmsSender {
       maxResponseBytes: positiveIntegerOption(options.maxResponseBytes, 65_536, 'maxResponseBytes', OWNER),
     });
     this.path = `${new URL(baseUrl).pathname.replace(/\/+$/, '')}/sessions/sms`;
-    this.defaultCountry = options.defaultCountry;
-    this.allowedNumberTypes = new Set(options.allowedNumberTypes ?? DEFAULT_NUMBER_TYPES);
+    this.numberRules = {
+      defaultCountry: options.defaultCountry,
+      allowedNumberTypes: options.allowedNumberTypes,
+    };
   }
 
-  /**
-   * Parses and checks a phone number and answers it in E.164. Throws `InvalidPhoneNumberError`
-   * for a number that cannot be parsed, is invalid, or is of a type that cannot receive SMS.
-   */
+  /** The recipient in E.164, or `InvalidPhoneNumberError` (see `normalizeSmsNumber`). */
   normalizeRecipient(input: string): string {
-    if (typeof input !== 'string' || input.trim() === '') {
-      throw new InvalidPhoneNumberError('The phone number is missing.');
-    }
-    let parsed;
-    try {
-      parsed = parsePhoneNumberWithError(input, this.defaultCountry);
-    } catch {
-      throw new InvalidPhoneNumberError(
-        this.defaultCountry
-          ? 'The phone number cannot be parsed.'
-          : 'The phone number cannot be parsed: write it in international form (+49…) or set `defaultCountry`.',
-      );
-    }
-    if (!parsed.isValid()) throw new InvalidPhoneNumberError('The phone number is not a valid number.');
-    const type = parsed.getType();
-    if (type === undefined || !this.allowedNumberTypes.has(type)) {
-      throw new InvalidPhoneNumberError(
-        `The phone number cannot receive SMS (it is a ${type ?? 'number of unknown type'}).`,
-      );
-    }
-    return parsed.number;
+    return normalizeSmsNumber(input, this.numberRules);
   }
 
   async send(to: string, text: string, options: SendSmsOptions = {}): Promise<{ recipient: string }> {

@@ -18,18 +18,37 @@ export const jsonErrors: ErrorRequestHandler = (err, _req, res, _next) => {
   res.status(status).json({ error: status === 500 ? 'internal' : err.message, code: err.code });
 };
 
+export interface TestAppOptions {
+  /** Share one session store between app instances, as a Redis session store would. */
+  sessionStore?: session.Store;
+  /** Restores the user from the session (default `{ id }`). */
+  deserialize?: (id: string) => Express.User | undefined;
+  /** Mount passport.session(), so req.user comes back on later requests (default false). */
+  sessions?: boolean;
+}
+
 /** An Express app with its own Passport instance (so tests never share strategies) and sessions. */
-export function appWithPassport(): { app: Express; passport: InstanceType<typeof Passport> } {
+export function appWithPassport(options: TestAppOptions = {}): {
+  app: Express;
+  passport: InstanceType<typeof Passport>;
+} {
   const app = express();
   const passport = new Passport();
   app.use(express.urlencoded({ extended: false }));
   app.use(express.json());
   app.use(
-    session({ secret: 'test-session-secret-test-session-secret', resave: false, saveUninitialized: false }),
+    session({
+      secret: 'test-session-secret-test-session-secret',
+      resave: false,
+      saveUninitialized: false,
+      ...(options.sessionStore ? { store: options.sessionStore } : {}),
+    }),
   );
   app.use(passport.initialize());
+  if (options.sessions) app.use(passport.session());
+  const deserialize = options.deserialize ?? ((id: string) => ({ id }));
   passport.serializeUser((user: Express.User, done) => done(null, (user as { id: string }).id));
-  passport.deserializeUser((id: string, done) => done(null, { id }));
+  passport.deserializeUser((id: string, done) => done(null, deserialize(id) ?? false));
   return { app, passport };
 }
 

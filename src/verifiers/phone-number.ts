@@ -1,0 +1,56 @@
+import { parsePhoneNumberWithError, type CountryCode, type NumberType } from 'libphonenumber-js/max';
+import { InvalidPhoneNumberError } from '../errors.js';
+
+export type { CountryCode, NumberType };
+
+export interface PhoneNumberRules {
+  /** Country assumed for numbers written without `+` (default: none, so only E.164 input is accepted). */
+  defaultCountry?: CountryCode;
+  /**
+   * Number types that can receive SMS (default MOBILE, FIXED_LINE_OR_MOBILE, PERSONAL_NUMBER).
+   * Premium-rate and other types are refused: texting them is how SMS pumping fraud earns money.
+   */
+  allowedNumberTypes?: readonly NumberType[];
+}
+
+export const DEFAULT_SMS_NUMBER_TYPES: readonly NumberType[] = [
+  'MOBILE',
+  'FIXED_LINE_OR_MOBILE',
+  'PERSONAL_NUMBER',
+];
+
+/**
+ * Parses a phone number with libphonenumber-js and answers it in E.164. Throws
+ * `InvalidPhoneNumberError` for a number that cannot be parsed, is invalid, or is of a type that
+ * cannot receive SMS.
+ */
+export function normalizeSmsNumber(input: unknown, rules: PhoneNumberRules = {}): string {
+  if (typeof input !== 'string' || input.trim() === '') {
+    throw new InvalidPhoneNumberError('The phone number is missing.');
+  }
+  let parsed;
+  try {
+    parsed = parsePhoneNumberWithError(input, rules.defaultCountry);
+  } catch {
+    throw new InvalidPhoneNumberError(
+      rules.defaultCountry
+        ? 'The phone number cannot be parsed.'
+        : 'The phone number cannot be parsed: write it in international form (+49…) or set `defaultCountry`.',
+    );
+  }
+  if (!parsed.isValid()) throw new InvalidPhoneNumberError('The phone number is not a valid number.');
+  const type = parsed.getType();
+  const allowed = rules.allowedNumberTypes ?? DEFAULT_SMS_NUMBER_TYPES;
+  if (type === undefined || !allowed.includes(type)) {
+    throw new InvalidPhoneNumberError(
+      `The phone number cannot receive SMS (it is a ${type ?? 'number of unknown type'}).`,
+    );
+  }
+  return parsed.number;
+}
+
+/** `+4915790000001` → `+49*********01`: enough to recognise, not enough to dial. */
+export function maskPhoneNumber(e164: string): string {
+  if (e164.length <= 6) return '*'.repeat(e164.length);
+  return `${e164.slice(0, 3)}${'*'.repeat(e164.length - 5)}${e164.slice(-2)}`;
+}
