@@ -3,24 +3,56 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
+import session from 'express-session';
 import { Passport } from 'passport';
-import { BasicLoginStrategy, MemoryStore, XTokenStrategy } from 'passport-factors';
+import {
+  BasicLoginStrategy,
+  MemoryStore,
+  SipgateSmsSender,
+  SmsOtpStrategy,
+  XTokenStrategy,
+} from 'passport-factors';
 import { createUserDirectory, DEMO_USERS } from './users.js';
 
 const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
 
 /**
- * @param {{ xTokenSecret?: string | Uint8Array, scryptCost?: number, store?: import('passport-factors').Store }} [options]
+ * sipgate credentials from the environment switch SMS to the real service; otherwise the sandbox.
+ * @param {import('passport-factors/sandbox').Sandbox | undefined} sandbox
+ */
+function smsSender(sandbox) {
+  const { SIPGATE_TOKEN_ID, SIPGATE_TOKEN, SIPGATE_SMS_ID } = process.env;
+  if (SIPGATE_TOKEN_ID && SIPGATE_TOKEN) {
+    return new SipgateSmsSender({
+      tokenId: SIPGATE_TOKEN_ID,
+      token: SIPGATE_TOKEN,
+      smsId: SIPGATE_SMS_ID ?? 's0',
+    });
+  }
+  if (!sandbox) throw new Error('Give the example app a sandbox, or set SIPGATE_TOKEN_ID and SIPGATE_TOKEN.');
+  return new SipgateSmsSender(sandbox.sipgate.credentials);
+}
+
+/**
+ * @param {{
+ *   sandbox?: import('passport-factors/sandbox').Sandbox,
+ *   xTokenSecret?: string | Uint8Array,
+ *   scryptCost?: number,
+ *   store?: import('passport-factors').Store,
+ * }} [options]
  */
 export async function createExampleApp(options = {}) {
   const users = await createUserDirectory(DEMO_USERS, { cost: options.scryptCost });
   const store = options.store ?? new MemoryStore();
   const passport = new Passport();
+  passport.serializeUser((user, done) => done(null, user.id));
+  passport.deserializeUser((id, done) => done(null, users.findById(id) ?? false));
 
-  // --- Basic login + rolling X-Token (the alt-seven client contract) ---
   passport.use(
     new BasicLoginStrategy({ store }, (username, password) => users.checkPassword(username, password)),
   );
+
+  // --- Rolling X-Token (the alt-seven client contract) ---
   const xToken = new XTokenStrategy(
     {
       secret: options.xTokenSecret ?? randomBytes(32),
@@ -31,6 +63,15 @@ export async function createExampleApp(options = {}) {
   );
   passport.use(xToken);
 
+  // --- SMS one-time code as a second factor ---
+  const smsOtp = new SmsOtpStrategy({
+    sender: smsSender(options.sandbox),
+    store,
+    getPhoneNumber: (user) => user.phone,
+    serviceName: 'passport-factors demo',
+  });
+  passport.use(smsOtp);
+
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
@@ -40,8 +81,19 @@ export async function createExampleApp(options = {}) {
     next();
   });
   app.use(express.json({ limit: '10kb' }));
+  app.use(
+    session({
+      name: 'pf.sid',
+      secret: process.env.SESSION_SECRET ?? randomBytes(32).toString('hex'),
+      resave: false,
+      saveUninitialized: false,
+      cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto' },
+    }),
+  );
   app.use(passport.initialize());
+  app.use(passport.session());
 
+  // The X-Token API: no session, the token is the session.
   app.post('/api/auth/login', xToken.login(passport));
   app.get('/api/auth/refresh', xToken.refresh(passport));
   app.post('/api/auth/logout', xToken.logout(passport));
@@ -52,12 +104,50 @@ export async function createExampleApp(options = {}) {
     });
   });
 
+  // Password, then SMS code. The password logs the session in; the SMS step marks it as two-factor.
+  app.post('/sms/login', (req, res, next) => {
+    passport.authenticate('basic-login', (err, user, info, status) => {
+      if (err) return next(err);
+      // No WWW-Authenticate on this script-driven route: browsers would open their own dialog.
+      res.removeHeader('WWW-Authenticate');
+      if (!user) return res.status(status).json(info);
+      req.logIn(user, (loginErr) =>
+        loginErr ? next(loginErr) : res.json({ user: publicUser(user), next: 'sms' }),
+      );
+    })(req, res, next);
+  });
+  app.post('/sms/send', smsOtp.send());
+  app.post('/sms/verify', (req, res, next) => {
+    passport.authenticate('sms-otp', (err, user, info, status) => {
+      if (err) return next(err);
+      if (!user) return res.status(status).json(info);
+      req.logIn(user, (loginErr) => {
+        if (loginErr) return next(loginErr);
+        req.session.secondFactor = 'sms-otp';
+        res.json({ user: publicUser(user), factors: ['password', 'sms-otp'] });
+      });
+    })(req, res, next);
+  });
+  app.get('/sms/me', (req, res) => {
+    if (!req.user) return res.status(401).json({ error: 'Not logged in.' });
+    res.json({ user: publicUser(req.user), twoFactor: req.session.secondFactor === 'sms-otp' });
+  });
+  app.post('/sms/logout', (req, res, next) =>
+    req.logout((err) => (err ? next(err) : res.json({ success: true }))),
+  );
+
+  app.get('/config.json', (_req, res) => {
+    res.json({ sandboxPhoneUrl: options.sandbox ? `${options.sandbox.url}/phone` : null });
+  });
   app.use(express.static(publicDir, { index: 'index.html' }));
   app.use((err, _req, res, _next) => {
     // Faults are answered without detail: the client learns nothing about internals.
-    res
-      .status(err.status ?? 500)
-      .json({ error: err.status ? err.message : 'Something went wrong. Try again.' });
+    const status = typeof err.status === 'number' && err.status >= 400 ? err.status : 500;
+    res.status(status).json({ error: status < 500 ? err.message : 'Something went wrong. Try again.' });
   });
   return app;
+}
+
+function publicUser(user) {
+  return { id: user.id, username: user.username, name: user.name };
 }

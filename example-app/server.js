@@ -4,10 +4,11 @@ import { createExampleApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const sandbox = await startSandbox({ port: Number(process.env.SANDBOX_PORT ?? 0) });
-const app = await createExampleApp();
+const app = await createExampleApp({ sandbox });
 const server = app.listen(port, () => {
   console.log(`passport-factors example app: http://localhost:${port}`);
   console.log(`vendor sandbox:               ${sandbox.url}`);
+  console.log(`sandbox phone (texts):        ${sandbox.url}/phone`);
 });
 
 for (const signal of ['SIGINT', 'SIGTERM']) {

@@ -1,27 +1,21 @@
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
-import { createExampleApp } from '../../example-app/app.js';
 import { launchOrSkip } from '../helpers/browser.js';
+import { startExample } from '../helpers/example.js';
 
 describe('example app in Chromium: Basic login + rolling X-Token', function () {
   let browser: Browser;
-  let server: Server;
+  let example: Awaited<ReturnType<typeof startExample>>;
   let baseUrl: string;
 
   before(async function () {
     browser = await launchOrSkip(this);
-    const app = await createExampleApp({ scryptCost: 2 ** 12 });
-    server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    example = await startExample();
+    baseUrl = example.baseUrl;
   });
   after(async () => {
     await browser?.close();
-    server?.closeAllConnections();
-    server?.close();
+    await example?.close();
   });
 
   it('logs in, sees the user, calls the secured API, logs out, and sees the secured call refused', async () => {

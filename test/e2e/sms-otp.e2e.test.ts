@@ -1,0 +1,81 @@
+import { expect } from 'chai';
+import type { Browser, Page } from 'playwright-core';
+import { launchOrSkip } from '../helpers/browser.js';
+import { startExample } from '../helpers/example.js';
+
+describe('example app in Chromium: password, then a code by SMS', function () {
+  let browser: Browser;
+  let example: Awaited<ReturnType<typeof startExample>>;
+
+  before(async function () {
+    browser = await launchOrSkip(this);
+    example = await startExample();
+  });
+  after(async () => {
+    await browser?.close();
+    await example?.close();
+  });
+
+  async function passwordStep(page: Page, username: string, password: string) {
+    await page.goto(example.baseUrl);
+    await page.fill('#sms-username', username);
+    await page.fill('#sms-password', password);
+    await page.click('#sms-login');
+    await page.waitForSelector('text=Step 2: ask for a code.');
+    await page.click('#sms-send');
+    await page.waitForSelector('text=Code sent.');
+  }
+
+  it('logs in, sends the code, reads it on the sandbox phone page, enters it, and lands logged in', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await passwordStep(page, 'alice', 'correct horse battery staple');
+
+    // The sandbox phone, opened from the link on the page, in a second tab.
+    const phoneUrl = await page.getAttribute('#sandbox-phone', 'href');
+    expect(phoneUrl).to.equal(`${example.sandbox.url}/phone`);
+    const phone = await context.newPage();
+    await phone.goto(`${phoneUrl}?to=${encodeURIComponent('+4915790000001')}`);
+    const newest = await phone
+      .locator('section[data-number="+4915790000001"] .sms .text')
+      .first()
+      .textContent();
+    const code = /\b(\d{6})\b/.exec(newest ?? '')?.[1];
+    expect(code, `a code in "${newest}"`).to.be.a('string');
+    await phone.screenshot({ path: '.e2e-artifacts/sandbox-phone.png' });
+
+    await page.fill('#sms-code', code!);
+    await page.click('#sms-verify');
+    await page.waitForSelector('text=Logged in as Alice Example with password and SMS code.');
+    const me = await page.evaluate(async () => (await fetch('/sms/me')).json());
+    expect(me).to.deep.include({ twoFactor: true });
+    await page.screenshot({ path: '.e2e-artifacts/sms-logged-in.png' });
+    await context.close();
+  });
+
+  it('a wrong code five times shows the locked message', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await passwordStep(page, 'bob', 'pa:ss with a colon');
+    const sent = await example.sandbox.inbox.waitFor('+4915790000002');
+    const code = /\b(\d{6})\b/.exec(sent.text)![1]!;
+    const wrong = code === '000000' ? '111111' : '000000';
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      await page.fill('#sms-code', wrong);
+      await page.click('#sms-verify');
+      await page.waitForSelector(
+        `text=That code is wrong. ${5 - attempt} attempt${5 - attempt === 1 ? '' : 's'} left.`,
+      );
+    }
+    await page.fill('#sms-code', wrong);
+    await page.click('#sms-verify');
+    await page.waitForSelector('text=Too many wrong codes: locked.');
+    // Locked means locked: the right code no longer works either.
+    await page.fill('#sms-code', code);
+    await page.click('#sms-verify');
+    await page.waitForSelector('text=Too many wrong codes: locked.');
+    const me = await page.evaluate(async () => (await fetch('/sms/me')).json());
+    expect(me).to.deep.include({ twoFactor: false });
+    await context.close();
+  });
+});
