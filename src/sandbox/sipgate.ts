@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type Request, type Response, type Router } from 'express';
-import type { SandboxInbox } from './inbox.js';
+import type { SandboxInbox, SandboxMessage } from './inbox.js';
 
 export interface SipgateSandboxOptions {
   /** Personal access token id the sandbox accepts (default `'token-SANDBX'`). */
@@ -33,8 +33,12 @@ export interface SipgateSandbox {
   readonly credentials: { tokenId: string; token: string; smsId: string; baseUrl: string };
   /** The current faults; assign to change them. */
   faults: SipgateFaults;
-  /** Requests the sandbox received, valid or not (method, auth scheme, status answered). */
+  /** Requests the sandbox received, valid or not (method, path, status answered). */
   readonly requests: Array<{ method: string; path: string; status: number | 'dropped' }>;
+  /** The texts sipgate accepted, oldest first. */
+  readonly messages: readonly SandboxMessage[];
+  /** Resolves with the newest text to `to`, waiting for one to arrive if there is none yet. */
+  waitForMessage(to: string, options?: { timeoutMs?: number; since?: Date }): Promise<SandboxMessage>;
 }
 
 const E164 = /^\+[1-9]\d{6,14}$/;
@@ -56,6 +60,10 @@ export function createSipgateSandbox(
     credentials: { tokenId, token, smsId: [...smsIds][0] ?? 's0', baseUrl },
     faults: {},
     requests: [],
+    get messages() {
+      return inbox.messages.filter((m) => m.channel === 'sms');
+    },
+    waitForMessage: (to, waitOptions) => inbox.waitFor(to, waitOptions),
   };
 
   const router = express.Router();

@@ -1,15 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { AuthenticationFailure, MemoryStore, OneTimeCodes } from '../../src/index.js';
+import { rejectionOf } from '../helpers/assert.js';
 
-async function failureOf(promise: Promise<unknown>): Promise<AuthenticationFailure> {
-  const outcome = await promise.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(outcome, 'expected a refusal').to.be.instanceOf(AuthenticationFailure);
-  return outcome as AuthenticationFailure;
-}
+const failureOf = (promise: Promise<unknown>) => rejectionOf(promise, AuthenticationFailure);
 
 describe('OneTimeCodes (the passport-free verifier)', () => {
   let store: MemoryStore;

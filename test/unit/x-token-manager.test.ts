@@ -3,18 +3,13 @@ import { expect } from 'chai';
 import { SignJWT, UnsecuredJWT, decodeProtectedHeader } from 'jose';
 import sinon from 'sinon';
 import { AuthenticationFailure, ConfigurationError, MemoryStore, XTokenManager } from '../../src/index.js';
+import { rejectionOf } from '../helpers/assert.js';
 
 const secret = randomBytes(32);
 
 async function refusal(promise: Promise<unknown>): Promise<AuthenticationFailure> {
-  const outcome = await promise.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(outcome, 'expected the token to be refused').to.be.instanceOf(AuthenticationFailure);
-  const failure = outcome as AuthenticationFailure;
-  expect(failure.code).to.equal('invalid_token');
-  expect(failure.status).to.equal(401);
+  const failure = await rejectionOf(promise, AuthenticationFailure);
+  expect(failure).to.include({ code: 'invalid_token', status: 401 });
   return failure;
 }
 
