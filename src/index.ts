@@ -79,3 +79,27 @@ export {
   type SmsOtpVerify,
   type SmsOtpVerifyWithRequest,
 } from './strategies/sms-otp.js';
+
+export {
+  SecSignClient,
+  SecSignError,
+  normalizeSecSignId,
+  parseSecSignResponse,
+  type RequestAuthSessionInput,
+  type SecSignAuthSession,
+  type SecSignClientOptions,
+  type SecSignSessionRef,
+} from './clients/secsign.js';
+export {
+  SecSignState,
+  decideSecSignState,
+  secSignStateName,
+  type SecSignDecision,
+} from './verifiers/secsign.js';
+export {
+  SecSignStrategy,
+  type SecSignEvent,
+  type SecSignStrategyOptions,
+  type SecSignVerify,
+  type SecSignVerifyWithRequest,
+} from './strategies/secsign.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FailureChallenge } from '../errors.js';
+import type { AuthenticationFailure, FailureChallenge } from '../errors.js';
 
 /** The slice of a Passport `Authenticator` the route handlers use (`passport` itself satisfies it). */
 export interface PassportLike {
@@ -53,4 +53,11 @@ export function logInForRequest(
     request.user = user;
     next();
   }
+}
+
+/** Answers a verifier's failure from a route handler: its status, `Retry-After`, `{ error, code, … }`. */
+export function sendFailure(res: ServerResponse, failure: AuthenticationFailure): void {
+  if (failure.retryAfter !== undefined) res.setHeader('Retry-After', String(failure.retryAfter));
+  const { message, ...challenge } = failure.toChallenge();
+  sendJson(res, failure.status, { error: message, ...challenge });
 }

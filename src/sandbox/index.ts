@@ -4,10 +4,12 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { SandboxInbox } from './inbox.js';
 import { renderPhonePage } from './phone-page.js';
+import { createSecSignSandbox, type SecSignSandbox, type SecSignSandboxOptions } from './secsign.js';
 import { createSipgateSandbox, type SipgateSandbox, type SipgateSandboxOptions } from './sipgate.js';
 
 export { SandboxInbox, type SandboxMessage } from './inbox.js';
 export type { SipgateFaults, SipgateSandbox, SipgateSandboxOptions } from './sipgate.js';
+export type { SecSignFaults, SecSignPhoneRequest, SecSignSandbox, SecSignSandboxOptions } from './secsign.js';
 
 export interface SandboxOptions {
   /** Port to listen on (default 0: pick a free one). */
@@ -16,6 +18,8 @@ export interface SandboxOptions {
   host?: string;
   /** sipgate.io's SMS API, mounted at `/sipgate/v2`. */
   sipgate?: SipgateSandboxOptions;
+  /** SecSign ID's API, mounted at `/secsign` (primary) and `/secsign2` (fallback). */
+  secsign?: SecSignSandboxOptions;
 }
 
 export interface Sandbox {
@@ -25,6 +29,8 @@ export interface Sandbox {
   inbox: SandboxInbox;
   /** sipgate.io: credentials, faults, requests seen. */
   sipgate: SipgateSandbox;
+  /** SecSign ID: server URLs, the phone's controls, faults, requests seen. */
+  secsign: SecSignSandbox;
   /** Stops the server and closes its connections. */
   close(): Promise<void>;
 }
@@ -47,11 +53,25 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const inbox = new SandboxInbox();
   const sipgate = createSipgateSandbox(`${url}/sipgate/v2`, inbox, options.sipgate);
   app.use('/sipgate/v2', sipgate.router);
+  const secsign = createSecSignSandbox(url, options.secsign);
+  app.use('/secsign', secsign.primary);
+  app.use('/secsign2', secsign.fallback);
 
   app.get('/phone', (req, res) => {
     const to = typeof req.query.to === 'string' ? req.query.to : undefined;
-    res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
-    res.type('html').send(renderPhonePage(inbox, to));
+    // Opening the phone opens the SecSign ID app: its pending requests are now fetched.
+    for (const request of secsign.control.openRequests()) secsign.control.fetch(request.secsignId);
+    res.setHeader(
+      'Content-Security-Policy',
+      "default-src 'none'; img-src data:; form-action 'self'; style-src 'unsafe-inline'",
+    );
+    res.type('html').send(renderPhonePage(inbox, secsign.control.openRequests(), to));
+  });
+  app.post('/phone/secsign', express.urlencoded({ extended: false, limit: '2kb' }), (req, res) => {
+    const { authsessionid, choice } = req.body as { authsessionid?: string; choice?: string };
+    if (typeof authsessionid === 'string')
+      secsign.control.respond(authsessionid, choice === 'deny' ? -1 : Number(choice));
+    res.redirect(303, '/phone');
   });
   app.get('/phone/messages', (req, res) => {
     const to = typeof req.query.to === 'string' ? req.query.to : undefined;
@@ -63,7 +83,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       .send(
         '<!doctype html><meta charset="utf-8"><title>passport-factors sandbox</title>' +
           '<h1>passport-factors sandbox</h1><ul><li><a href="/phone">Phone: texts received</a></li>' +
-          '<li>sipgate.io SMS API: <code>/sipgate/v2/sessions/sms</code></li></ul>',
+          '<li>sipgate.io SMS API: <code>/sipgate/v2/sessions/sms</code></li>' +
+          '<li>SecSign ID API: <code>/secsign</code>, fallback <code>/secsign2</code></li></ul>',
       );
   });
 
@@ -71,6 +92,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     url,
     inbox,
     sipgate: sipgate.control,
+    secsign: secsign.control,
     close: async () => {
       server.closeAllConnections();
       server.close();

@@ -1,4 +1,5 @@
 import type { SandboxInbox } from './inbox.js';
+import type { SecSignPhoneRequest } from './secsign.js';
 
 const escapeHtml = (text: string): string =>
   text.replace(
@@ -6,8 +7,34 @@ const escapeHtml = (text: string): string =>
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
   );
 
-/** The sandbox "phone": the texts each number received, newest first. Refreshes itself. */
-export function renderPhonePage(inbox: SandboxInbox, onlyTo?: string): string {
+function renderSecSignApp(requests: SecSignPhoneRequest[]): string {
+  if (requests.length === 0) return '';
+  const cards = requests
+    .map(
+      (r) =>
+        `<form class="secsign" method="post" action="/phone/secsign" data-secsignid="${escapeHtml(r.secsignId)}">` +
+        `<input type="hidden" name="authsessionid" value="${escapeHtml(r.authSessionId)}">` +
+        `<h2>SecSign ID: ${escapeHtml(r.secsignId)}</h2>` +
+        `<p><strong>${escapeHtml(r.serviceName)}</strong> (${escapeHtml(r.serviceAddress)}) asks you to log in. ` +
+        'Pick the symbol the site shows you.</p><div class="choices">' +
+        r.choices
+          .map(
+            (src, i) =>
+              `<button name="choice" value="${i}" class="symbol"><img alt="symbol ${i + 1}" src="${src}"></button>`,
+          )
+          .join('') +
+        '</div><button name="choice" value="deny" class="deny">Deny</button></form>',
+    )
+    .join('');
+  return `<section class="phone app"><h2>SecSign ID app</h2>${cards}</section>`;
+}
+
+/** The sandbox "phone": the SecSign ID app's open requests, and the texts each number received, newest first. */
+export function renderPhonePage(
+  inbox: SandboxInbox,
+  secsign: SecSignPhoneRequest[],
+  onlyTo?: string,
+): string {
   const numbers = [...new Set(inbox.messages.map((m) => m.to))].filter(
     (n) => onlyTo === undefined || n === onlyTo,
   );
@@ -33,7 +60,11 @@ body{font-family:system-ui,sans-serif;background:#20242c;color:#eee;margin:0;pad
 h2{font-size:1rem;margin:.25rem 0 .5rem}ol{list-style:none;padding:0;margin:0}
 .sms{background:#e9f0ff;border-radius:12px;padding:.5rem .75rem;margin:.4rem 0}
 time{font-size:.75rem;color:#667}.text{margin:.2rem 0 0}
+.secsign{border-top:1px solid #ddd;padding-top:.5rem}.choices{display:flex;gap:.4rem;margin:.5rem 0}
+.symbol{padding:2px;border:1px solid #ccc;border-radius:8px;background:#fff;cursor:pointer}.symbol img{width:56px;height:56px}
+.deny{background:#fbe9e9;border:1px solid #d66;border-radius:6px;padding:.3rem .8rem}
 </style></head><body><h1>Sandbox phone</h1>
+${renderSecSignApp(secsign)}
 ${sections || '<p>No texts yet.</p>'}
 </body></html>`;
 }

@@ -34,7 +34,7 @@ export interface SipgateSandbox {
   /** The current faults; assign to change them. */
   faults: SipgateFaults;
   /** Requests the sandbox received, valid or not (method, path, status answered). */
-  readonly requests: Array<{ method: string; path: string; status: number | 'dropped' }>;
+  readonly requests: Array<{ method: string; path: string; status: number | 'dropped' | 'pending' }>;
   /** The texts sipgate accepted, oldest first. */
   readonly messages: readonly SandboxMessage[];
   /** Resolves with the newest text to `to`, waiting for one to arrive if there is none yet. */
@@ -67,56 +67,68 @@ export function createSipgateSandbox(
   };
 
   const router = express.Router();
-  const answer = (req: Request, res: Response, status: number, message?: string) => {
-    control.requests.push({ method: req.method, path: req.path, status });
-    if (message === undefined) res.status(status).end();
-    else res.status(status).json({ status, message });
+  /** Logs a request on arrival (so a slow answer never lands in a later test's log); answers it later. */
+  const arrive = (req: Request) => {
+    const logged: SipgateSandbox['requests'][number] = {
+      method: req.method,
+      path: req.path,
+      status: 'pending',
+    };
+    control.requests.push(logged);
+    return {
+      logged,
+      answer: (res: Response, status: number, message?: string) => {
+        logged.status = status;
+        if (message === undefined) res.status(status).end();
+        else res.status(status).json({ status, message });
+      },
+    };
   };
 
   router.all('/sessions/sms', async (req, res) => {
     const faults = control.faults;
+    const { logged, answer } = arrive(req);
     if (faults.latencyMs) await sleep(faults.latencyMs);
     if (faults.dropConnection) {
-      control.requests.push({ method: req.method, path: req.path, status: 'dropped' });
+      logged.status = 'dropped';
       req.socket.destroy();
       return;
     }
-    if (req.method !== 'POST') return answer(req, res, 405, 'Method not allowed');
+    if (req.method !== 'POST') return answer(res, 405, 'Method not allowed');
     const authorization = req.get('authorization') ?? '';
-    if (authorization !== basic && !bearers.has(authorization)) return answer(req, res, 401, 'Unauthorized');
-    if (!req.is('application/json'))
-      return answer(req, res, 415, 'Unsupported media type: send application/json');
-    if (faults.failWithStatus) return answer(req, res, faults.failWithStatus, 'Sandbox fault');
+    if (authorization !== basic && !bearers.has(authorization)) return answer(res, 401, 'Unauthorized');
+    if (!req.is('application/json')) return answer(res, 415, 'Unsupported media type: send application/json');
+    if (faults.failWithStatus) return answer(res, faults.failWithStatus, 'Sandbox fault');
 
     let body: unknown;
     try {
       body = JSON.parse(await readBody(req));
     } catch {
-      return answer(req, res, 400, 'Body is not JSON');
+      return answer(res, 400, 'Body is not JSON');
     }
     const { smsId, recipient, message, sendAt } = (body ?? {}) as Record<string, unknown>;
     if (typeof smsId !== 'string' || typeof recipient !== 'string' || typeof message !== 'string') {
-      return answer(req, res, 400, 'smsId, recipient and message are required strings');
+      return answer(res, 400, 'smsId, recipient and message are required strings');
     }
-    if (!smsIds.has(smsId)) return answer(req, res, 403, `Invalid SMS extension ${smsId}`);
-    if (!E164.test(recipient)) return answer(req, res, 400, 'recipient must be an E.164 number');
-    if (message.trim() === '') return answer(req, res, 400, 'message is empty');
+    if (!smsIds.has(smsId)) return answer(res, 403, `Invalid SMS extension ${smsId}`);
+    if (!E164.test(recipient)) return answer(res, 400, 'recipient must be an E.164 number');
+    if (message.trim() === '') return answer(res, 400, 'message is empty');
     if (sendAt !== undefined) {
       const now = Math.floor(Date.now() / 1000);
       if (typeof sendAt !== 'number' || sendAt <= now || sendAt - now > MAX_SEND_AT_S) {
-        return answer(req, res, 400, 'sendAt must be a future Unix time at most 30 days ahead');
+        return answer(res, 400, 'sendAt must be a future Unix time at most 30 days ahead');
       }
     }
-    if (faults.insufficientBalance) return answer(req, res, 402, 'Insufficient balance');
+    if (faults.insufficientBalance) return answer(res, 402, 'Insufficient balance');
     inbox.add({
       channel: 'sms',
       to: recipient,
       text: message,
       meta: { smsId, ...(sendAt ? { sendAt } : {}) },
     });
-    answer(req, res, 204);
+    answer(res, 204);
   });
-  router.all('/{*rest}', (req, res) => answer(req, res, 404, 'Not found'));
+  router.all('/{*rest}', (req, res) => arrive(req).answer(res, 404, 'Not found'));
   return { router, control };
 }
 

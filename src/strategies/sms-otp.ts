@@ -4,8 +4,9 @@ import type { Request } from 'express';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { SmsSender } from '../clients/sipgate.js';
 import { AuthenticationFailure, ConfigurationError, InvalidPhoneNumberError, toError } from '../errors.js';
-import { sendJson, type Handler } from '../internal/http.js';
+import { sendFailure, sendJson, type Handler } from '../internal/http.js';
 import { functionOption, positiveIntegerOption, requireFunction, stringOption } from '../internal/options.js';
+import { sessionOf as requireSession } from '../internal/session.js';
 import { consumeOrThrow } from '../internal/throttle.js';
 import {
   invokeVerify,
@@ -247,7 +248,7 @@ export class SmsOtpStrategy extends FactorStrategy {
   send(): Handler {
     return (req, res, next) => {
       this.issueAndSend(req as Request, res).catch((err: unknown) => {
-        if (err instanceof AuthenticationFailure) return answerFailure(res, err);
+        if (err instanceof AuthenticationFailure) return sendFailure(res, err);
         if (err instanceof InvalidPhoneNumberError)
           return sendJson(res, 400, { error: err.message, code: err.code });
         next(toError(err));
@@ -443,22 +444,7 @@ export class SmsOtpStrategy extends FactorStrategy {
 }
 
 function sessionOf(req: IncomingMessage): Record<string, unknown> {
-  const session = (req as { session?: Record<string, unknown> }).session;
-  if (session === undefined || session === null || typeof session !== 'object') {
-    throw new ConfigurationError(
-      `${OWNER}: codes are bound to the session, and req.session is missing. Mount express-session (or another session middleware), or pass getSessionId(req).`,
-    );
-  }
-  return session;
-}
-
-function answerFailure(res: ServerResponse, failure: AuthenticationFailure): void {
-  if (failure.retryAfter !== undefined) res.setHeader('Retry-After', String(failure.retryAfter));
-  sendJson(res, failure.status, {
-    error: failure.message,
-    code: failure.code,
-    ...(failure.retryAfter !== undefined ? { retryAfter: failure.retryAfter } : {}),
-  });
+  return requireSession(req, OWNER);
 }
 
 function defaultMessage(code: string, context: SmsOtpMessageContext): string {
