@@ -142,7 +142,7 @@ export function createSecSignSandbox(
     control.requests.push(logged);
     const request = logged.request;
     const answer = (status: number, text: string) => {
-      logged.answer = status === 200 ? text.slice(0, 60) : `HTTP ${status}`;
+      logged.answer = status === 200 ? text.slice(0, 160) : `HTTP ${status}`;
       res.status(status).type('text/plain').send(text);
     };
     if (faults.latencyMs) await sleep(faults.latencyMs);

@@ -127,6 +127,7 @@ export class SecSignStrategy extends FactorStrategy {
       ['serviceAddress', this.serviceAddress],
     ] as const) {
       // SecSign's answers are `key=value&…` without encoding: an `&` here would corrupt them.
+      // eslint-disable-next-line no-control-regex
       if (value === '' || /[&\u0000-\u001f]/.test(value)) {
         throw new ConfigurationError(
           `${OWNER}: \`${name}\` is required and may not contain "&" or control characters.`,

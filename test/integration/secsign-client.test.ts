@@ -14,7 +14,9 @@ import { rejectionOf } from '../helpers/assert.js';
 
 describe('parseSecSignResponse (the vendor library’s reading of key=value&…)', () => {
   it('splits at the first "=" and never url-decodes, so base64 padding and escapes survive', () => {
-    expect(parseSecSignResponse('authsessionicondata=iVBORw0KGgo==&servicename=My%20Shop&x=a=b')).to.deep.equal({
+    expect(
+      parseSecSignResponse('authsessionicondata=iVBORw0KGgo==&servicename=My%20Shop&x=a=b'),
+    ).to.deep.equal({
       authsessionicondata: 'iVBORw0KGgo==',
       servicename: 'My%20Shop',
       x: 'a=b',
@@ -52,7 +54,11 @@ describe('SecSignClient against the sandbox over HTTP', () => {
 
   it('requests an auth session: ids and an access pass PNG as a data URL', async () => {
     const session = await start();
-    expect(session).to.include({ secsignId: 'alice', serviceName: 'Example', serviceAddress: 'https://example.test' });
+    expect(session).to.include({
+      secsignId: 'alice',
+      serviceName: 'Example',
+      serviceAddress: 'https://example.test',
+    });
     expect(session.authSessionId).to.match(/^[0-9a-f]{32}$/);
     expect(session.requestId).to.be.a('string').with.length.greaterThan(10);
     const png = Buffer.from(session.accessPass.replace('data:image/png;base64,', ''), 'base64');
@@ -79,7 +85,11 @@ describe('SecSignClient against the sandbox over HTTP', () => {
     expect(await c.getAuthSessionState(session)).to.equal(SecSignState.AUTHENTICATED);
     await c.releaseAuthSession(session);
     const err = await rejectionOf(c.getAuthSessionState(session), SecSignError);
-    expect(err).to.include({ code: 'ERR_SECSIGN_REFUSED', secsignCode: '200', secsignMessage: 'Auth session not found.' });
+    expect(err).to.include({
+      code: 'ERR_SECSIGN_REFUSED',
+      secsignCode: '200',
+      secsignMessage: 'Auth session not found.',
+    });
   });
 
   for (const [label, act, expected] of [
@@ -122,11 +132,32 @@ describe('SecSignClient against the sandbox over HTTP', () => {
     });
 
     const cases: Array<[string, () => void, string, object?]> = [
-      ['an unknown state number', () => (sandbox.secsign.faults = { stateOverride: 42 }), 'ERR_SECSIGN_UNKNOWN_STATE'],
-      ['a 500 from both servers', () => (sandbox.secsign.faults = { failWithStatus: 500 }), 'ERR_SECSIGN_SERVER'],
-      ['a body that is not key=value', () => (sandbox.secsign.faults = { garbage: true }), 'ERR_SECSIGN_BAD_RESPONSE'],
-      ['a dropped connection', () => (sandbox.secsign.faults = { dropConnection: true }), 'ERR_VENDOR_CONNECTION'],
-      ['no answer within the timeout', () => (sandbox.secsign.faults = { latencyMs: 400 }), 'ERR_VENDOR_TIMEOUT', { timeoutMs: 100 }],
+      [
+        'an unknown state number',
+        () => (sandbox.secsign.faults = { stateOverride: 42 }),
+        'ERR_SECSIGN_UNKNOWN_STATE',
+      ],
+      [
+        'a 500 from both servers',
+        () => (sandbox.secsign.faults = { failWithStatus: 500 }),
+        'ERR_SECSIGN_SERVER',
+      ],
+      [
+        'a body that is not key=value',
+        () => (sandbox.secsign.faults = { garbage: true }),
+        'ERR_SECSIGN_BAD_RESPONSE',
+      ],
+      [
+        'a dropped connection',
+        () => (sandbox.secsign.faults = { dropConnection: true }),
+        'ERR_VENDOR_CONNECTION',
+      ],
+      [
+        'no answer within the timeout',
+        () => (sandbox.secsign.faults = { latencyMs: 400 }),
+        'ERR_VENDOR_TIMEOUT',
+        { timeoutMs: 100 },
+      ],
     ];
     for (const [what, induce, code, options] of cases) {
       it(`${what} → ${code}`, async () => {
@@ -163,7 +194,10 @@ describe('SecSignClient against the sandbox over HTTP', () => {
     });
 
     it('state queries DO go on to the fallback after a timeout, being reads', async () => {
-      const c = client({ timeoutMs: 150, serverUrls: [sandbox.secsign.serverUrls[0], sandbox.secsign.serverUrls[1]] });
+      const c = client({
+        timeoutMs: 150,
+        serverUrls: [sandbox.secsign.serverUrls[0], sandbox.secsign.serverUrls[1]],
+      });
       const session = await start(c);
       sandbox.secsign.faults = { latencyMs: 300 };
       sandbox.secsign.requests.length = 0;
@@ -175,7 +209,10 @@ describe('SecSignClient against the sandbox over HTTP', () => {
 
   it('refuses an empty server list and an unusable SecSign ID', async () => {
     expect(() => new SecSignClient({ serverUrls: [] })).to.throw(ConfigurationError);
-    await rejectionOf(client().requestAuthSession({ secsignId: '  ', serviceName: 'x', serviceAddress: 'y' }), TypeError);
+    await rejectionOf(
+      client().requestAuthSession({ secsignId: '  ', serviceName: 'x', serviceAddress: 'y' }),
+      TypeError,
+    );
   });
 });
 
