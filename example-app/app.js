@@ -8,6 +8,7 @@ import { Passport } from 'passport';
 import {
   BasicLoginStrategy,
   MemoryStore,
+  SecSignStrategy,
   SipgateSmsSender,
   SmsOtpStrategy,
   XTokenStrategy,
@@ -20,6 +21,12 @@ const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
  * sipgate credentials from the environment switch SMS to the real service; otherwise the sandbox.
  * @param {import('passport-factors/sandbox').Sandbox | undefined} sandbox
  */
+function requireSandbox(sandbox) {
+  if (!sandbox)
+    throw new Error('Give the example app a sandbox, or configure the real vendors (see README).');
+  return sandbox;
+}
+
 function smsSender(sandbox) {
   const { SIPGATE_TOKEN_ID, SIPGATE_TOKEN, SIPGATE_SMS_ID } = process.env;
   if (SIPGATE_TOKEN_ID && SIPGATE_TOKEN) {
@@ -29,8 +36,7 @@ function smsSender(sandbox) {
       smsId: SIPGATE_SMS_ID ?? 's0',
     });
   }
-  if (!sandbox) throw new Error('Give the example app a sandbox, or set SIPGATE_TOKEN_ID and SIPGATE_TOKEN.');
-  return new SipgateSmsSender(sandbox.sipgate.credentials);
+  return new SipgateSmsSender(requireSandbox(sandbox).sipgate.credentials);
 }
 
 /**
@@ -39,6 +45,7 @@ function smsSender(sandbox) {
  *   xTokenSecret?: string | Uint8Array,
  *   scryptCost?: number,
  *   store?: import('passport-factors').Store,
+ *   secsignPollIntervalMs?: number,
  * }} [options]
  */
 export async function createExampleApp(options = {}) {
@@ -72,10 +79,29 @@ export async function createExampleApp(options = {}) {
   });
   passport.use(smsOtp);
 
+  // --- SecSign ID push login ---
+  // SECSIGN_USE_VENDOR=1 talks to SecSign's own servers; otherwise the sandbox.
+  const secsign = new SecSignStrategy(
+    {
+      serviceName: 'passport-factors demo',
+      serviceAddress: 'http://localhost',
+      store,
+      pollIntervalMs: options.secsignPollIntervalMs,
+      ...(process.env.SECSIGN_USE_VENDOR === '1'
+        ? {}
+        : { serverUrls: requireSandbox(options.sandbox).secsign.serverUrls }),
+    },
+    (secsignId) => users.findBySecSignId(secsignId) ?? false,
+  );
+  passport.use(secsign);
+
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
-    res.setHeader('Content-Security-Policy', "default-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+    res.setHeader(
+      'Content-Security-Policy',
+      "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+    );
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     next();
@@ -135,6 +161,20 @@ export async function createExampleApp(options = {}) {
   app.post('/sms/logout', (req, res, next) =>
     req.logout((err) => (err ? next(err) : res.json({ success: true }))),
   );
+
+  // SecSign ID: start → the page polls status → complete decides.
+  app.post('/secsign/start', secsign.start());
+  app.get('/secsign/status', secsign.status());
+  app.post('/secsign/cancel', secsign.cancel());
+  app.post('/secsign/complete', (req, res, next) => {
+    passport.authenticate('secsign', (err, user, info, status) => {
+      if (err) return next(err);
+      if (!user) return res.status(status).json(info);
+      req.logIn(user, (loginErr) =>
+        loginErr ? next(loginErr) : res.json({ user: publicUser(user), method: 'secsign' }),
+      );
+    })(req, res, next);
+  });
 
   app.get('/config.json', (_req, res) => {
     res.json({ sandboxPhoneUrl: options.sandbox ? `${options.sandbox.url}/phone` : null });

@@ -7,8 +7,8 @@ const scryptAsync = promisify(scrypt);
 const KEY_LENGTH = 32;
 
 /**
- * @typedef {{ id: string, username: string, name: string, phone?: string }} DemoUser
- * @typedef {{ username: string, name: string, password: string, phone?: string }} DemoUserSeed
+ * @typedef {{ id: string, username: string, name: string, phone?: string, secsignId?: string }} DemoUser
+ * @typedef {{ username: string, name: string, password: string, phone?: string, secsignId?: string }} DemoUserSeed
  */
 
 /**
@@ -31,6 +31,7 @@ export async function createUserDirectory(seeds, options = {}) {
       username: seed.username,
       name: seed.name,
       ...(seed.phone ? { phone: seed.phone } : {}),
+      ...(seed.secsignId ? { secsignId: seed.secsignId } : {}),
     };
     byUsername.set(seed.username.toLowerCase(), { user, salt, hash: await hash(seed.password, salt) });
     byId.set(user.id, user);
@@ -50,6 +51,10 @@ export async function createUserDirectory(seeds, options = {}) {
     findById(id) {
       return byId.get(id);
     },
+    /** @returns {DemoUser | undefined} */
+    findBySecSignId(secsignId) {
+      return [...byId.values()].find((user) => user.secsignId === secsignId);
+    },
   };
 }
 
@@ -60,6 +65,13 @@ export const DEMO_USERS = [
     name: 'Alice Example',
     password: 'correct horse battery staple',
     phone: '+4915790000001',
+    secsignId: 'alice',
   },
-  { username: 'bob', name: 'Bob Example', password: 'pa:ss with a colon', phone: '+4915790000002' },
+  {
+    username: 'bob',
+    name: 'Bob Example',
+    password: 'pa:ss with a colon',
+    phone: '+4915790000002',
+    secsignId: 'bob',
+  },
 ];

@@ -10,7 +10,14 @@ export async function startExample(): Promise<{
   close: () => Promise<void>;
 }> {
   const sandbox = await startSandbox();
-  const app = await createExampleApp({ sandbox, scryptCost: 2 ** 12 });
+  let app;
+  try {
+    app = await createExampleApp({ sandbox, scryptCost: 2 ** 12, secsignPollIntervalMs: 300 });
+  } catch (err) {
+    // A sandbox left listening would keep mocha from ever exiting.
+    await sandbox.close();
+    throw err;
+  }
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {
