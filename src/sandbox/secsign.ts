@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type Request, type Response, type Router } from 'express';
 import { PNG } from 'pngjs';
 import { SecSignState } from '../verifiers/secsign.js';
+import { readBody } from './body.js';
 
 export interface SecSignSandboxOptions {
   /** Age after which the server expires a session, in ms (default 600000). */
@@ -136,7 +137,7 @@ export function createSecSignSandbox(
 
   const handle = (server: 'primary' | 'fallback') => async (req: Request, res: Response) => {
     const faults = control.faults;
-    const body = new URLSearchParams(req.is(FORM) ? await readBody(req) : '');
+    const body = new URLSearchParams(req.is(FORM) ? await readBody(req, 16 * 1024) : '');
     // Logged on arrival, so a slow answer never lands in a later test's log.
     const logged = { server, request: body.get('request') ?? '', answer: '(no answer yet)' };
     control.requests.push(logged);
@@ -237,17 +238,6 @@ function fields(values: Record<string, string>): string {
   return Object.entries(values)
     .map(([key, value]) => `${key}=${value}`)
     .join('&');
-}
-
-async function readBody(req: Request): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > 16 * 1024) throw new Error('body too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 // --- access pass symbols -------------------------------------------------------------------

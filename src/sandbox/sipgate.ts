@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type Request, type Response, type Router } from 'express';
+import { readBody } from './body.js';
 import type { SandboxInbox, SandboxMessage } from './inbox.js';
 
 export interface SipgateSandboxOptions {
@@ -102,7 +103,7 @@ export function createSipgateSandbox(
 
     let body: unknown;
     try {
-      body = JSON.parse(await readBody(req));
+      body = JSON.parse(await readBody(req, 64 * 1024));
     } catch {
       return answer(res, 400, 'Body is not JSON');
     }
@@ -130,15 +131,4 @@ export function createSipgateSandbox(
   });
   router.all('/{*rest}', (req, res) => arrive(req).answer(res, 404, 'Not found'));
   return { router, control };
-}
-
-async function readBody(req: Request): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > 64 * 1024) throw new Error('body too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

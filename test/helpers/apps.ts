@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import session from 'express-session';
 import { Passport } from 'passport';
 import { createUserDirectory, DEMO_USERS } from '../../example-app/users.js';
@@ -50,6 +50,23 @@ export function appWithPassport(options: TestAppOptions = {}): {
   passport.serializeUser((user: Express.User, done) => done(null, (user as { id: string }).id));
   passport.deserializeUser((id: string, done) => done(null, deserialize(id) ?? false));
   return { app, passport };
+}
+
+/**
+ * A route that runs `strategy` through `passport.authenticate` with a custom callback, as apps with
+ * JSON front ends do: success logs in (`req.logIn`) and answers `{ user, info }`; a failure answers
+ * the challenge with its status; an error goes to the error handler.
+ */
+export function decidingRoute(passport: InstanceType<typeof Passport>, strategy: string): RequestHandler {
+  return (req, res, next) =>
+    passport.authenticate(
+      strategy,
+      (err: unknown, user: Express.User | false, info: unknown, status: number) => {
+        if (err) return next(err);
+        if (!user) return res.status(status).json(info);
+        req.logIn(user, (loginErr) => (loginErr ? next(loginErr) : res.json({ user, info })));
+      },
+    )(req, res, next);
 }
 
 export const basicHeader = (username: string, password: string): string =>

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { expect } from 'chai';
 import {
   ConfigurationError,
@@ -11,6 +10,7 @@ import {
 } from '../../src/index.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { rejectionOf } from '../helpers/assert.js';
+import { closedPort } from '../helpers/ports.js';
 
 describe('parseSecSignResponse (the vendor library’s reading of key=value&…)', () => {
   it('splits at the first "=" and never url-decodes, so base64 padding and escapes survive', () => {
@@ -215,11 +215,3 @@ describe('SecSignClient against the sandbox over HTTP', () => {
     );
   });
 });
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

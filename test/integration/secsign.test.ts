@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import type { Express } from 'express';
 import session from 'express-session';
 import type { RedisClientType } from 'redis';
 import request from 'supertest';
@@ -15,7 +14,7 @@ import {
   type Store,
 } from '../../src/index.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
-import { appWithPassport, jsonErrors } from '../helpers/apps.js';
+import { appWithPassport, decidingRoute, jsonErrors } from '../helpers/apps.js';
 import { redisOrSkip, uniquePrefix } from '../helpers/redis.js';
 
 type Options = Partial<Omit<SecSignStrategyOptions, 'passReqToCallback'>>;
@@ -39,16 +38,7 @@ function secsignApp(sandbox: Sandbox, store: Store, options: Options = {}, sessi
   app.post('/secsign/start', secsign.start());
   app.get('/secsign/status', secsign.status());
   app.post('/secsign/cancel', secsign.cancel());
-  app.post('/secsign/complete', (req, res, next) =>
-    passport.authenticate(
-      'secsign',
-      (err: unknown, user: Express.User | false, info: unknown, status: number) => {
-        if (err) return next(err);
-        if (!user) return res.status(status).json(info);
-        req.logIn(user, (loginErr) => (loginErr ? next(loginErr) : res.json({ user, info })));
-      },
-    )(req, res, next),
-  );
+  app.post('/secsign/complete', decidingRoute(passport, 'secsign'));
   app.use(jsonErrors);
   return { app, secsign, events };
 }

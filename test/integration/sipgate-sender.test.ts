@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { expect } from 'chai';
 import {
   ConfigurationError,
@@ -8,6 +7,7 @@ import {
 } from '../../src/index.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { rejectionOf } from '../helpers/assert.js';
+import { closedPort } from '../helpers/ports.js';
 
 const ALICE_PHONE = '+4915790000001';
 
@@ -120,7 +120,7 @@ describe('SipgateSmsSender against the sandbox over HTTP', () => {
   });
 
   it('a refused connection is ERR_VENDOR_UNREACHABLE', async () => {
-    const port = await freePort();
+    const port = await closedPort();
     const err = await rejectionOf(
       sender({ baseUrl: `http://127.0.0.1:${port}/v2` }).send(ALICE_PHONE, 'x'),
       VendorError,
@@ -177,11 +177,3 @@ describe('SipgateSmsSender against the sandbox over HTTP', () => {
     }
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

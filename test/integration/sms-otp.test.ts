@@ -17,7 +17,14 @@ import {
   type Store,
 } from '../../src/index.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
-import { appWithPassport, basicHeader, jsonErrors, testUsers, type UserDirectory } from '../helpers/apps.js';
+import {
+  appWithPassport,
+  basicHeader,
+  decidingRoute,
+  jsonErrors,
+  testUsers,
+  type UserDirectory,
+} from '../helpers/apps.js';
 import { redisOrSkip, uniquePrefix } from '../helpers/redis.js';
 
 const ALICE_PHONE = '+4915790000001';
@@ -62,16 +69,7 @@ function smsApp(setup: SmsAppSetup): { app: Express; sms: SmsOtpStrategy } {
     res.json({ ok: true }),
   );
   app.post('/sms/send', sms.send());
-  app.post('/sms/verify', (req, res, next) =>
-    passport.authenticate(
-      'sms-otp',
-      (err: unknown, user: Express.User | false, info: unknown, status: number) => {
-        if (err) return next(err);
-        if (!user) return res.status(status).json(info);
-        req.logIn(user, (loginErr) => (loginErr ? next(loginErr) : res.json({ user, info })));
-      },
-    )(req, res, next),
-  );
+  app.post('/sms/verify', decidingRoute(passport, 'sms-otp'));
   app.use(jsonErrors);
   return { app, sms };
 }
