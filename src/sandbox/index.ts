@@ -6,10 +6,19 @@ import { SandboxInbox } from './inbox.js';
 import { renderPhonePage } from './phone-page.js';
 import { createSecSignSandbox, type SecSignSandbox, type SecSignSandboxOptions } from './secsign.js';
 import { createSipgateSandbox, type SipgateSandbox, type SipgateSandboxOptions } from './sipgate.js';
+import { createXignInSandbox, type XignInClientRegistration, type XignInSandbox } from './xignin.js';
 
 export { SandboxInbox, type SandboxMessage } from './inbox.js';
 export type { SipgateFaults, SipgateSandbox, SipgateSandboxOptions } from './sipgate.js';
 export type { SecSignFaults, SecSignPhoneRequest, SecSignSandbox, SecSignSandboxOptions } from './secsign.js';
+export type {
+  XignInClientRegistration,
+  XignInFaults,
+  XignInIdTokenFault,
+  XignInPendingLogin,
+  XignInSandbox,
+  XignInUser,
+} from './xignin.js';
 
 export interface SandboxOptions {
   /** Port to listen on (default 0: pick a free one). */
@@ -20,6 +29,8 @@ export interface SandboxOptions {
   sipgate?: SipgateSandboxOptions;
   /** SecSign ID's API, mounted at `/secsign` (primary) and `/secsign2` (fallback). */
   secsign?: SecSignSandboxOptions;
+  /** Relying parties registered at the XignIn manager (mounted at `/xignin`); more with `xignin.registerClient`. */
+  xignin?: { clients?: XignInClientRegistration[] };
 }
 
 export interface Sandbox {
@@ -31,6 +42,8 @@ export interface Sandbox {
   sipgate: SipgateSandbox;
   /** SecSign ID: server URLs, the phone's controls, faults, requests seen. */
   secsign: SecSignSandbox;
+  /** XignIn manager (an OpenID provider): issuer, users, clients, the phone's controls, faults. */
+  xignin: XignInSandbox;
   /** Stops the server and closes its connections. */
   close(): Promise<void>;
 }
@@ -56,6 +69,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const secsign = createSecSignSandbox(url, options.secsign);
   app.use('/secsign', secsign.primary);
   app.use('/secsign2', secsign.fallback);
+  const xignin = await createXignInSandbox(url);
+  for (const client of options.xignin?.clients ?? []) xignin.control.registerClient(client);
+  app.use('/xignin', xignin.router);
 
   app.get('/phone', (req, res) => {
     const to = typeof req.query.to === 'string' ? req.query.to : undefined;
@@ -65,7 +81,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       'Content-Security-Policy',
       "default-src 'none'; img-src data:; form-action 'self'; style-src 'unsafe-inline'",
     );
-    res.type('html').send(renderPhonePage(inbox, secsign.control.openRequests(), to));
+    res.type('html').send(renderPhonePage(inbox, secsign.control.openRequests(), xignin.control, to));
+  });
+  app.post('/phone/xignin', express.urlencoded({ extended: false, limit: '2kb' }), (req, res) => {
+    const { login, user } = req.body as { login?: string; user?: string };
+    try {
+      if (user === 'deny' || user === undefined) xignin.control.deny(login);
+      else xignin.control.approve(user, login);
+    } catch {
+      // Already decided or unknown: nothing to do.
+    }
+    res.redirect(303, '/phone');
   });
   app.post('/phone/secsign', express.urlencoded({ extended: false, limit: '2kb' }), (req, res) => {
     const { authsessionid, choice } = req.body as { authsessionid?: string; choice?: string };
@@ -84,7 +110,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         '<!doctype html><meta charset="utf-8"><title>passport-factors sandbox</title>' +
           '<h1>passport-factors sandbox</h1><ul><li><a href="/phone">Phone: texts received</a></li>' +
           '<li>sipgate.io SMS API: <code>/sipgate/v2/sessions/sms</code></li>' +
-          '<li>SecSign ID API: <code>/secsign</code>, fallback <code>/secsign2</code></li></ul>',
+          '<li>SecSign ID API: <code>/secsign</code>, fallback <code>/secsign2</code></li>' +
+          '<li>XignIn manager (OpenID provider): <code>/xignin/.well-known/openid-configuration</code></li></ul>',
       );
   });
 
@@ -93,6 +120,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     inbox,
     sipgate: sipgate.control,
     secsign: secsign.control,
+    xignin: xignin.control,
     close: async () => {
       server.closeAllConnections();
       server.close();

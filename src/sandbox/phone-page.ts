@@ -1,5 +1,6 @@
 import type { SandboxInbox } from './inbox.js';
 import type { SecSignPhoneRequest } from './secsign.js';
+import type { XignInSandbox } from './xignin.js';
 
 const escapeHtml = (text: string): string =>
   text.replace(
@@ -29,10 +30,33 @@ function renderSecSignApp(requests: SecSignPhoneRequest[]): string {
   return `<section class="phone app"><h2>SecSign ID app</h2>${cards}</section>`;
 }
 
-/** The sandbox "phone": the SecSign ID app's open requests, and the texts each number received, newest first. */
+function renderXignInApp(xignin: XignInSandbox): string {
+  const pending = xignin.pendingLogins();
+  if (pending.length === 0) return '';
+  const users = Object.keys(xignin.users);
+  const cards = pending
+    .map(
+      (login) =>
+        `<form class="xignin" method="post" action="/phone/xignin" data-login="${escapeHtml(login.id)}" data-kind="${login.kind}">` +
+        `<input type="hidden" name="login" value="${escapeHtml(login.id)}">` +
+        `<p>${login.kind === 'push' ? `Push login for <strong>${escapeHtml(login.user ?? '')}</strong>` : 'Scanned QR login'} at <strong>${escapeHtml(login.clientId)}</strong>.</p>` +
+        users
+          .map(
+            (u) =>
+              `<button name="user" value="${escapeHtml(u)}" class="approve">Log in as ${escapeHtml(u)}</button> `,
+          )
+          .join('') +
+        '<button name="user" value="deny" class="deny">Deny</button></form>',
+    )
+    .join('');
+  return `<section class="phone app"><h2>XignIn app</h2>${cards}</section>`;
+}
+
+/** The sandbox "phone": the SecSign ID and XignIn apps' open requests, and the texts each number received, newest first. */
 export function renderPhonePage(
   inbox: SandboxInbox,
   secsign: SecSignPhoneRequest[],
+  xignin: XignInSandbox,
   onlyTo?: string,
 ): string {
   const numbers = [...new Set(inbox.messages.map((m) => m.to))].filter(
@@ -62,9 +86,11 @@ h2{font-size:1rem;margin:.25rem 0 .5rem}ol{list-style:none;padding:0;margin:0}
 time{font-size:.75rem;color:#667}.text{margin:.2rem 0 0}
 .secsign{border-top:1px solid #ddd;padding-top:.5rem}.choices{display:flex;gap:.4rem;margin:.5rem 0}
 .symbol{padding:2px;border:1px solid #ccc;border-radius:8px;background:#fff;cursor:pointer}.symbol img{width:56px;height:56px}
+.approve{background:#e6f6ea;border:1px solid #5a5;border-radius:6px;padding:.3rem .8rem;margin:.2rem 0}
 .deny{background:#fbe9e9;border:1px solid #d66;border-radius:6px;padding:.3rem .8rem}
 </style></head><body><h1>Sandbox phone</h1>
 ${renderSecSignApp(secsign)}
+${renderXignInApp(xignin)}
 ${sections || '<p>No texts yet.</p>'}
 </body></html>`;
 }
