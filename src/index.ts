@@ -103,3 +103,29 @@ export {
   type SecSignVerify,
   type SecSignVerifyWithRequest,
 } from './strategies/secsign.js';
+
+export {
+  XignInClient,
+  type PushStatus,
+  type TokenEndpointAuthMethod,
+  type TokenResponse,
+  type XignInClientOptions,
+  type XignInEndpoints,
+} from './clients/xignin.js';
+export {
+  IdTokenVerifier,
+  type DecryptionKeyInput,
+  type IdTokenContentEncryptionAlg,
+  type IdTokenEncryption,
+  type IdTokenKeyManagementAlg,
+  type IdTokenSigningAlg,
+  type IdTokenVerifierOptions,
+  type VerifyIdTokenOptions,
+} from './verifiers/id-token.js';
+export {
+  XignInStrategy,
+  type XignInClaims,
+  type XignInStrategyOptions,
+  type XignInVerify,
+  type XignInVerifyWithRequest,
+} from './strategies/xignin.js';

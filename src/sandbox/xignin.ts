@@ -14,7 +14,6 @@ import {
   type JWTPayload,
 } from 'jose';
 import QRCode from 'qrcode';
-import { readBody } from './body.js';
 
 /** A relying party registered at the sandbox manager. */
 export interface XignInClientRegistration {
