@@ -1,6 +1,6 @@
 // The example app: every flow of passport-factors on one Express 5 app. It imports only the
 // package's public face ('passport-factors'), as an application would.
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import session from 'express-session';
@@ -11,6 +11,7 @@ import {
   SecSignStrategy,
   SipgateSmsSender,
   SmsOtpStrategy,
+  XignInStrategy,
   XTokenStrategy,
 } from 'passport-factors';
 import { createUserDirectory, DEMO_USERS } from './users.js';
@@ -21,6 +22,46 @@ const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
  * sipgate credentials from the environment switch SMS to the real service; otherwise the sandbox.
  * @param {import('passport-factors/sandbox').Sandbox | undefined} sandbox
  */
+/**
+ * The XignIn client: XIGNIN_MANAGER_URL, XIGNIN_CLIENT_ID, XIGNIN_CLIENT_SECRET (and XIGNIN_DECRYPTION_KEY,
+ * a PKCS#8 PEM, for encrypted id_tokens) switch to a real manager; otherwise a client registered at
+ * the sandbox, with a fresh EC key so id_tokens arrive encrypted (ECDH-ES+A256KW, A256CBC-HS512).
+ */
+function xigninClient(sandbox, redirectUri) {
+  const { XIGNIN_MANAGER_URL, XIGNIN_CLIENT_ID, XIGNIN_CLIENT_SECRET, XIGNIN_DECRYPTION_KEY } = process.env;
+  if (XIGNIN_MANAGER_URL && XIGNIN_CLIENT_ID && XIGNIN_CLIENT_SECRET) {
+    return {
+      managerUrl: XIGNIN_MANAGER_URL,
+      clientId: XIGNIN_CLIENT_ID,
+      clientSecret: XIGNIN_CLIENT_SECRET,
+      redirectUri,
+      ...(XIGNIN_DECRYPTION_KEY
+        ? {
+            decryptionKeys: [XIGNIN_DECRYPTION_KEY],
+            idTokenEncryption: { alg: ['RSA-OAEP', 'ECDH-ES', 'ECDH-ES+A256KW'], enc: 'A256CBC-HS512' },
+          }
+        : {}),
+    };
+  }
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const clientSecret = randomBytes(24).toString('base64url');
+  requireSandbox(sandbox).xignin.registerClient({
+    clientId: 'passport-factors-demo',
+    clientSecret,
+    redirectUris: [redirectUri],
+    idTokenEncryptedResponseAlg: 'ECDH-ES+A256KW',
+    jwks: [{ ...publicKey.export({ format: 'jwk' }), kid: 'demo-enc', use: 'enc' }],
+  });
+  return {
+    managerUrl: sandbox.xignin.issuer,
+    clientId: 'passport-factors-demo',
+    clientSecret,
+    redirectUri,
+    decryptionKeys: [{ kid: 'demo-enc', key: privateKey }],
+    idTokenEncryption: { alg: 'ECDH-ES+A256KW', enc: 'A256CBC-HS512' },
+  };
+}
+
 function requireSandbox(sandbox) {
   if (!sandbox)
     throw new Error('Give the example app a sandbox, or configure the real vendors (see README).');
@@ -46,6 +87,7 @@ function smsSender(sandbox) {
  *   scryptCost?: number,
  *   store?: import('passport-factors').Store,
  *   secsignPollIntervalMs?: number,
+ *   publicUrl?: string,
  * }} [options]
  */
 export async function createExampleApp(options = {}) {
@@ -95,12 +137,19 @@ export async function createExampleApp(options = {}) {
   );
   passport.use(secsign);
 
+  // --- XignIn: OpenID Connect with encrypted + signed id_tokens ---
+  const publicUrl = (options.publicUrl ?? `http://localhost:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
+  const xigninSettings = xigninClient(options.sandbox, `${publicUrl}/xignin/callback`);
+  const xignin = new XignInStrategy(xigninSettings, (claims) => users.findByXignInSub(claims.sub) ?? false);
+  passport.use(xignin);
+  const managerOrigin = new URL(xigninSettings.managerUrl).origin;
+
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
     res.setHeader(
       'Content-Security-Policy',
-      "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+      `default-src 'self'; img-src 'self' data:; script-src 'self' ${managerOrigin}; connect-src 'self' ${managerOrigin}; frame-ancestors 'none'; base-uri 'none'`,
     );
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
@@ -174,6 +223,36 @@ export async function createExampleApp(options = {}) {
         loginErr ? next(loginErr) : res.json({ user: publicUser(user), method: 'secsign' }),
       );
     })(req, res, next);
+  });
+
+  // XignIn: a redirect login, and the manager's QR script (JS-login) posting the code here.
+  app.get('/xignin/login', passport.authenticate('xignin'));
+  app.get('/xignin/js-config', xignin.jsLoginConfig());
+  const xigninDone = (req, res, next, answer) =>
+    passport.authenticate('xignin', (err, user, info, status) => {
+      if (err) return next(err);
+      if (!user) return answer(status, { error: info.message, code: info.code });
+      req.logIn(user, (loginErr) => {
+        if (loginErr) return next(loginErr);
+        req.session.xignin = { mode: info.mode, claims: info.claims };
+        answer(200, { user: publicUser(user), mode: info.mode, claims: info.claims });
+      });
+    })(req, res, next);
+  app.get('/xignin/callback', (req, res, next) =>
+    xigninDone(req, res, next, (status, body) =>
+      res.redirect(
+        303,
+        status === 200 ? '/#xignin' : `/?xignin_error=${encodeURIComponent(body.code)}#xignin`,
+      ),
+    ),
+  );
+  app.post('/xignin/callback', (req, res, next) =>
+    xigninDone(req, res, next, (status, body) => res.status(status).json(body)),
+  );
+  app.get('/xignin/me', (req, res) => {
+    if (!req.user || !req.session.xignin)
+      return res.status(401).json({ error: 'Not logged in with XignIn.' });
+    res.json({ user: publicUser(req.user), ...req.session.xignin });
   });
 
   app.get('/config.json', (_req, res) => {

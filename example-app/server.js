@@ -4,7 +4,7 @@ import { createExampleApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const sandbox = await startSandbox({ port: Number(process.env.SANDBOX_PORT ?? 0) });
-const app = await createExampleApp({ sandbox });
+const app = await createExampleApp({ sandbox, publicUrl: `http://localhost:${port}` });
 const server = app.listen(port, () => {
   console.log(`passport-factors example app: http://localhost:${port}`);
   console.log(`vendor sandbox:               ${sandbox.url}`);

@@ -7,8 +7,8 @@ const scryptAsync = promisify(scrypt);
 const KEY_LENGTH = 32;
 
 /**
- * @typedef {{ id: string, username: string, name: string, phone?: string, secsignId?: string }} DemoUser
- * @typedef {{ username: string, name: string, password: string, phone?: string, secsignId?: string }} DemoUserSeed
+ * @typedef {{ id: string, username: string, name: string, phone?: string, secsignId?: string, xigninSub?: string }} DemoUser
+ * @typedef {{ username: string, name: string, password: string, phone?: string, secsignId?: string, xigninSub?: string }} DemoUserSeed
  */
 
 /**
@@ -32,6 +32,7 @@ export async function createUserDirectory(seeds, options = {}) {
       name: seed.name,
       ...(seed.phone ? { phone: seed.phone } : {}),
       ...(seed.secsignId ? { secsignId: seed.secsignId } : {}),
+      ...(seed.xigninSub ? { xigninSub: seed.xigninSub } : {}),
     };
     byUsername.set(seed.username.toLowerCase(), { user, salt, hash: await hash(seed.password, salt) });
     byId.set(user.id, user);
@@ -55,6 +56,10 @@ export async function createUserDirectory(seeds, options = {}) {
     findBySecSignId(secsignId) {
       return [...byId.values()].find((user) => user.secsignId === secsignId);
     },
+    /** @returns {DemoUser | undefined} the user linked to this XignIn identity (the id_token's sub) */
+    findByXignInSub(sub) {
+      return [...byId.values()].find((user) => user.xigninSub === sub);
+    },
   };
 }
 
@@ -66,6 +71,7 @@ export const DEMO_USERS = [
     password: 'correct horse battery staple',
     phone: '+4915790000001',
     secsignId: 'alice',
+    xigninSub: 'xign-7f3a1c',
   },
   {
     username: 'bob',
@@ -73,5 +79,6 @@ export const DEMO_USERS = [
     password: 'pa:ss with a colon',
     phone: '+4915790000002',
     secsignId: 'bob',
+    xigninSub: 'xign-92be44',
   },
 ];

@@ -370,6 +370,7 @@ export class XignInStrategy extends FactorStrategy {
         method: 'xignin',
         mode,
         sub: claims.sub,
+        claims,
       },
     };
   }

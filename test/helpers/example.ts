@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createExampleApp } from '../../example-app/app.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
@@ -10,18 +11,27 @@ export async function startExample(): Promise<{
   close: () => Promise<void>;
 }> {
   const sandbox = await startSandbox();
-  let app;
+  // Listen first: the app registers its XignIn redirect URI, which names its port.
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    app = await createExampleApp({ sandbox, scryptCost: 2 ** 12, secsignPollIntervalMs: 300 });
+    const app = await createExampleApp({
+      sandbox,
+      publicUrl: baseUrl,
+      scryptCost: 2 ** 12,
+      secsignPollIntervalMs: 300,
+    });
+    server.on('request', app);
   } catch (err) {
-    // A sandbox left listening would keep mocha from ever exiting.
+    // A sandbox or server left listening would keep mocha from ever exiting.
+    server.close();
     await sandbox.close();
     throw err;
   }
-  const server = app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
   return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    baseUrl,
     sandbox,
     close: async () => {
       server.closeAllConnections();
