@@ -78,3 +78,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     typeof (value as { then?: unknown }).then === 'function'
   );
 }
+
+/** The success info: what verify passed along (when an object), with the strategy's own fields on top. */
+export function successInfo(fromVerify: unknown, own: object): Record<string, unknown> {
+  return { ...(fromVerify !== null && typeof fromVerify === 'object' ? fromVerify : {}), ...own };
+}

@@ -15,6 +15,7 @@ import { sessionOf } from '../internal/session.js';
 import { consumeOrThrow } from '../internal/throttle.js';
 import {
   invokeVerify,
+  successInfo,
   type User,
   type VerifyFunction,
   type VerifyFunctionWithRequest,
@@ -334,11 +335,7 @@ export class SecSignStrategy extends FactorStrategy {
     return {
       action: 'success',
       user,
-      info: {
-        ...(info !== null && typeof info === 'object' ? info : {}),
-        method: 'secsign',
-        secsignId: pending.secsignId,
-      },
+      info: successInfo(info, { method: 'secsign', secsignId: pending.secsignId }),
     };
   }
 

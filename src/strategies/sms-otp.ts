@@ -10,6 +10,7 @@ import { sessionOf as requireSession } from '../internal/session.js';
 import { consumeOrThrow } from '../internal/throttle.js';
 import {
   invokeVerify,
+  successInfo,
   type User,
   type VerifyFunction,
   type VerifyFunctionWithRequest,
@@ -298,7 +299,7 @@ export class SmsOtpStrategy extends FactorStrategy {
         throw new AuthenticationFailure('invalid_code', 'The code is wrong or was already used.', 401);
     }
     this.emit({ type: 'verified', userId: subject });
-    return { action: 'success', user, info: { ...(isObject(info) ? info : {}), method: 'sms-otp' } };
+    return { action: 'success', user, info: successInfo(info, { method: 'sms-otp' }) };
   }
 
   private async issueAndSend(req: Request, res: ServerResponse): Promise<void> {
@@ -473,8 +474,4 @@ function defaultUserId(user: User): string {
   if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id)))
     return String(id);
   throw new TypeError(`${OWNER}: the user has no string or number \`id\`; pass \`getUserId(user)\`.`);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object';
 }

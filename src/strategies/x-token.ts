@@ -12,6 +12,7 @@ import {
 import { functionOption, requireFunction } from '../internal/options.js';
 import {
   invokeVerify,
+  successInfo,
   type User,
   type VerifyFunction,
   type VerifyFunctionWithRequest,
@@ -108,7 +109,7 @@ export class XTokenStrategy extends FactorStrategy {
     }
     const renewed = await this.tokens.renew(payload);
     setHeaders(req, tokenHeaders(renewed.token));
-    return { action: 'success', user, info: { ...asObject(info), ...authInfo(renewed) } };
+    return { action: 'success', user, info: successInfo(info, authInfo(renewed)) };
   }
 
   protected override failureHeaders(failure: AuthenticationFailure): Record<string, string> {
@@ -249,10 +250,6 @@ function authInfo(issued: IssuedXToken): XTokenInfo {
     expiresAt: issued.payload.exp,
     absoluteExpiresAt: issued.absoluteExpiresAt,
   };
-}
-
-function asObject(value: unknown): Record<string, unknown> {
-  return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
 }
 
 function defaultSubject(user: User): string {

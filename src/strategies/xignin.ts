@@ -11,6 +11,7 @@ import { sessionOf } from '../internal/session.js';
 import { consumeOrThrow } from '../internal/throttle.js';
 import {
   invokeVerify,
+  successInfo,
   type User,
   type VerifyFunction,
   type VerifyFunctionWithRequest,
@@ -365,13 +366,7 @@ export class XignInStrategy extends FactorStrategy {
     return {
       action: 'success',
       user,
-      info: {
-        ...(info !== null && typeof info === 'object' ? info : {}),
-        method: 'xignin',
-        mode,
-        sub: claims.sub,
-        claims,
-      },
+      info: successInfo(info, { method: 'xignin', mode, sub: claims.sub, claims }),
     };
   }
 
