@@ -1,20 +1,9 @@
 import { expect } from 'chai';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchOrSkip } from '../helpers/browser.js';
-import { startExample } from '../helpers/example.js';
+import type { BrowserContext, Page } from 'playwright-core';
+import { exampleInBrowser } from '../helpers/example.js';
 
 describe('example app in Chromium: Sign in with SecSign ID', function () {
-  let browser: Browser;
-  let example: Awaited<ReturnType<typeof startExample>>;
-
-  before(async function () {
-    browser = await launchOrSkip(this);
-    example = await startExample();
-  });
-  after(async () => {
-    await browser?.close();
-    await example?.close();
-  });
+  const env = exampleInBrowser();
 
   /** Starts a SecSign login in one tab and opens the sandbox phone in a second; answers the access pass. */
   async function startAndOpenPhone(
@@ -22,7 +11,7 @@ describe('example app in Chromium: Sign in with SecSign ID', function () {
     secsignId: string,
   ): Promise<{ page: Page; phone: Page; accessPass: string }> {
     const page = await context.newPage();
-    await page.goto(example.baseUrl);
+    await page.goto(env.example.baseUrl);
     await page.fill('#secsign-id', secsignId);
     await page.click('#secsign-start');
     await page.waitForSelector('#secsign-access-pass', { state: 'visible' });
@@ -35,7 +24,7 @@ describe('example app in Chromium: Sign in with SecSign ID', function () {
   }
 
   it('start, pick the matching symbol on the sandbox phone, and the first tab lands logged in', async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const { page, phone, accessPass } = await startAndOpenPhone(context, 'alice');
     await page.waitForSelector('text=Your phone has the request. Pick the matching symbol.');
     await phone.screenshot({ path: '.e2e-artifacts/secsign-phone.png' });
@@ -46,7 +35,7 @@ describe('example app in Chromium: Sign in with SecSign ID', function () {
   });
 
   it('picking a wrong symbol shows "denied"', async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const { page, phone, accessPass } = await startAndOpenPhone(context, 'bob');
     const wrong = phone
       .locator(`form[data-secsignid="bob"] button.symbol:not(:has(img[src="${accessPass}"]))`)

@@ -1,23 +1,12 @@
 import { expect } from 'chai';
-import type { Browser, Page } from 'playwright-core';
-import { launchOrSkip } from '../helpers/browser.js';
-import { startExample } from '../helpers/example.js';
+import type { Page } from 'playwright-core';
+import { exampleInBrowser } from '../helpers/example.js';
 
 describe('example app in Chromium: password, then a code by SMS', function () {
-  let browser: Browser;
-  let example: Awaited<ReturnType<typeof startExample>>;
-
-  before(async function () {
-    browser = await launchOrSkip(this);
-    example = await startExample();
-  });
-  after(async () => {
-    await browser?.close();
-    await example?.close();
-  });
+  const env = exampleInBrowser();
 
   async function passwordStep(page: Page, username: string, password: string) {
-    await page.goto(example.baseUrl);
+    await page.goto(env.example.baseUrl);
     await page.fill('#sms-username', username);
     await page.fill('#sms-password', password);
     await page.click('#sms-login');
@@ -27,13 +16,13 @@ describe('example app in Chromium: password, then a code by SMS', function () {
   }
 
   it('logs in, sends the code, reads it on the sandbox phone page, enters it, and lands logged in', async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
     await passwordStep(page, 'alice', 'correct horse battery staple');
 
     // The sandbox phone, opened from the link on the page, in a second tab.
     const phoneUrl = await page.getAttribute('#sandbox-phone', 'href');
-    expect(phoneUrl).to.equal(`${example.sandbox.url}/phone`);
+    expect(phoneUrl).to.equal(`${env.example.sandbox.url}/phone`);
     const phone = await context.newPage();
     await phone.goto(`${phoneUrl}?to=${encodeURIComponent('+4915790000001')}`);
     const newest = await phone
@@ -54,10 +43,10 @@ describe('example app in Chromium: password, then a code by SMS', function () {
   });
 
   it('a wrong code five times shows the locked message', async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
     await passwordStep(page, 'bob', 'pa:ss with a colon');
-    const sent = await example.sandbox.inbox.waitFor('+4915790000002');
+    const sent = await env.example.sandbox.inbox.waitFor('+4915790000002');
     const code = /\b(\d{6})\b/.exec(sent.text)![1]!;
     const wrong = code === '000000' ? '111111' : '000000';
     for (let attempt = 1; attempt <= 4; attempt++) {

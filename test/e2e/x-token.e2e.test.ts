@@ -1,28 +1,14 @@
 import { expect } from 'chai';
-import type { Browser } from 'playwright-core';
-import { launchOrSkip } from '../helpers/browser.js';
-import { startExample } from '../helpers/example.js';
+import { exampleInBrowser } from '../helpers/example.js';
 
 describe('example app in Chromium: Basic login + rolling X-Token', function () {
-  let browser: Browser;
-  let example: Awaited<ReturnType<typeof startExample>>;
-  let baseUrl: string;
-
-  before(async function () {
-    browser = await launchOrSkip(this);
-    example = await startExample();
-    baseUrl = example.baseUrl;
-  });
-  after(async () => {
-    await browser?.close();
-    await example?.close();
-  });
+  const env = exampleInBrowser();
 
   it('logs in, sees the user, calls the secured API, logs out, and sees the secured call refused', async () => {
-    const page = await browser.newPage();
+    const page = await env.browser.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));
-    await page.goto(baseUrl);
+    await page.goto(env.example.baseUrl);
 
     await page.fill('#username', 'alice');
     await page.fill('#password', 'correct horse battery staple');
@@ -56,8 +42,8 @@ describe('example app in Chromium: Basic login + rolling X-Token', function () {
   });
 
   it('shows a clear message for a wrong password, and logs in a password containing a colon', async () => {
-    const page = await browser.newPage();
-    await page.goto(baseUrl);
+    const page = await env.browser.newPage();
+    await page.goto(env.example.baseUrl);
     await page.fill('#username', 'alice');
     await page.fill('#password', 'wrong');
     await page.click('#login');

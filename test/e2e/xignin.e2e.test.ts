@@ -1,35 +1,24 @@
 import { expect } from 'chai';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchOrSkip } from '../helpers/browser.js';
-import { startExample } from '../helpers/example.js';
+import type { BrowserContext, Page } from 'playwright-core';
+import { exampleInBrowser } from '../helpers/example.js';
 
 describe('example app in Chromium: Log in with XignIn', function () {
-  let browser: Browser;
-  let example: Awaited<ReturnType<typeof startExample>>;
-
-  before(async function () {
-    browser = await launchOrSkip(this);
-    example = await startExample();
-  });
-  after(async () => {
-    await browser?.close();
-    await example?.close();
-  });
+  const env = exampleInBrowser();
 
   /** The sandbox phone in a second tab: approve the pending XignIn login as `user`. */
   async function approveOnPhone(context: BrowserContext, kind: 'qr', user: string): Promise<Page> {
     const phone = await context.newPage();
-    await phone.goto(`${example.sandbox.url}/phone`);
+    await phone.goto(`${env.example.sandbox.url}/phone`);
     await phone.click(`form.xignin[data-kind="${kind}"] button[value="${user}"]`);
     return phone;
   }
 
   it('QR flow: the page shows the manager’s QR code, the phone approves, the page is logged in with the claims', async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
-    await page.goto(example.baseUrl);
+    await page.goto(env.example.baseUrl);
     await page.click('#xignin-show-qr');
     await page.waitForSelector('#xignin-qr-container img.xignin-qr');
     expect(await page.getAttribute('#xignin-qr-container img.xignin-qr', 'src')).to.match(
@@ -41,7 +30,7 @@ describe('example app in Chromium: Log in with XignIn', function () {
     const claims = JSON.parse((await page.textContent('#xignin-claims'))!);
     expect(claims).to.include({
       sub: 'xign-7f3a1c',
-      iss: example.sandbox.xignin.issuer,
+      iss: env.example.sandbox.xignin.issuer,
       aud: 'passport-factors-demo',
     });
     expect(errors).to.deep.equal([]);
@@ -49,27 +38,27 @@ describe('example app in Chromium: Log in with XignIn', function () {
   });
 
   it('redirect flow: the link goes to XignIn, the phone approves, the browser comes back logged in', async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
-    await page.goto(example.baseUrl);
+    await page.goto(env.example.baseUrl);
     await page.click('#xignin-redirect');
-    await page.waitForURL(`${example.sandbox.xignin.issuer}/openid/authenticate?**`);
+    await page.waitForURL(`${env.example.sandbox.xignin.issuer}/openid/authenticate?**`);
     await page.waitForSelector('#xignin-qr');
     await approveOnPhone(context, 'qr', 'bob');
-    await page.waitForURL(`${example.baseUrl}/#xignin`);
+    await page.waitForURL(`${env.example.baseUrl}/#xignin`);
     await page.waitForSelector('text=Logged in as Bob Example with XignIn (redirect).');
     await page.screenshot({ path: '.e2e-artifacts/xignin-redirect.png' });
     await context.close();
   });
 
   it('redirect flow: a denial on the phone comes back as a clear message, nobody logged in', async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
-    await page.goto(example.baseUrl);
+    await page.goto(env.example.baseUrl);
     await page.click('#xignin-redirect');
     await page.waitForSelector('#xignin-qr');
     const phone = await context.newPage();
-    await phone.goto(`${example.sandbox.url}/phone`);
+    await phone.goto(`${env.example.sandbox.url}/phone`);
     await phone.click('form.xignin[data-kind="qr"] button[value="deny"]');
     await page.waitForSelector('text=The login was denied in XignIn.');
     expect(await page.evaluate(async () => (await fetch('/xignin/me')).status)).to.equal(401);

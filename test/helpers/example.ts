@@ -1,8 +1,10 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Browser } from 'playwright-core';
 import { createExampleApp } from '../../example-app/app.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { launchOrSkip } from './browser.js';
 
 /** The example app on the sandbox, on free loopback ports, as `npm start` runs it. */
 export async function startExample(): Promise<{
@@ -39,4 +41,23 @@ export async function startExample(): Promise<{
       await sandbox.close();
     },
   };
+}
+
+export type RunningExample = Awaited<ReturnType<typeof startExample>>;
+
+/**
+ * For a browser suite: registers hooks that launch Chromium (or skip, see launchOrSkip) and start
+ * the example app before the suite, and close both after. Call inside `describe`.
+ */
+export function exampleInBrowser(): { readonly browser: Browser; readonly example: RunningExample } {
+  const env = {} as { browser: Browser; example: RunningExample };
+  before(async function () {
+    env.browser = await launchOrSkip(this);
+    env.example = await startExample();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.example?.close();
+  });
+  return env;
 }
