@@ -129,3 +129,12 @@ export {
   type XignInVerify,
   type XignInVerifyWithRequest,
 } from './strategies/xignin.js';
+
+export { LastwallClient, LASTWALL_SIGNATURE_ORDER, type LastwallClientOptions } from './clients/lastwall.js';
+export { decryptRiscSnapshot, type RiscResult } from './verifiers/risc-snapshot.js';
+export {
+  RiscStrategy,
+  type RiscStrategyOptions,
+  type RiscVerify,
+  type RiscVerifyWithRequest,
+} from './strategies/risc.js';

@@ -2,9 +2,9 @@ import { EventEmitter, once } from 'node:events';
 
 /** A message the sandbox delivered: an SMS, and in later flows an email. */
 export interface SandboxMessage {
-  /** `'sms'` for texts. */
-  channel: 'sms';
-  /** The recipient, E.164 for SMS. */
+  /** `'sms'` for texts, `'email'` for mails (RISC unlock links). */
+  channel: 'sms' | 'email';
+  /** The recipient: E.164 for SMS, an address for email. */
   to: string;
   text: string;
   /** When the sandbox accepted it. */

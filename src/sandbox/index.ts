@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { SandboxInbox } from './inbox.js';
+import { createLastwallSandbox, type LastwallSandbox } from './lastwall.js';
 import { renderPhonePage } from './phone-page.js';
 import { createSecSignSandbox, type SecSignSandbox, type SecSignSandboxOptions } from './secsign.js';
 import { createSipgateSandbox, type SipgateSandbox, type SipgateSandboxOptions } from './sipgate.js';
@@ -10,6 +11,7 @@ import { createXignInSandbox, type XignInClientRegistration, type XignInSandbox 
 
 export { SandboxInbox, type SandboxMessage } from './inbox.js';
 export type { SipgateFaults, SipgateSandbox, SipgateSandboxOptions } from './sipgate.js';
+export { encryptSnapshot, type LastwallSandbox, type RiskDial } from './lastwall.js';
 export type { SecSignFaults, SecSignPhoneRequest, SecSignSandbox, SecSignSandboxOptions } from './secsign.js';
 export type {
   XignInClientRegistration,
@@ -44,6 +46,8 @@ export interface Sandbox {
   secsign: SecSignSandbox;
   /** XignIn manager (an OpenID provider): issuer, users, clients, the phone's controls, faults. */
   xignin: XignInSandbox;
+  /** Lastwall RISC: credentials, the per-user risk dial, snapshots. */
+  lastwall: LastwallSandbox;
   /** Stops the server and closes its connections. */
   close(): Promise<void>;
 }
@@ -72,6 +76,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const xignin = await createXignInSandbox(url);
   for (const client of options.xignin?.clients ?? []) xignin.control.registerClient(client);
   app.use('/xignin', xignin.router);
+  const lastwall = createLastwallSandbox(url, inbox);
+  app.use('/lastwall', lastwall.router);
 
   app.get('/phone', (req, res) => {
     const to = typeof req.query.to === 'string' ? req.query.to : undefined;
@@ -81,7 +87,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       'Content-Security-Policy',
       "default-src 'none'; img-src data:; form-action 'self'; style-src 'unsafe-inline'",
     );
-    res.type('html').send(renderPhonePage(inbox, secsign.control.openRequests(), xignin.control, to));
+    res
+      .type('html')
+      .send(renderPhonePage(inbox, secsign.control.openRequests(), xignin.control, lastwall.control, to));
+  });
+  app.post('/phone/risk', express.urlencoded({ extended: false, limit: '2kb' }), (req, res) => {
+    const { user, dial } = req.body as { user?: string; dial?: string };
+    if (user && (dial === 'passed' || dial === 'risky' || dial === 'failed'))
+      lastwall.control.setRisk(user, dial);
+    res.redirect(303, '/phone');
   });
   app.post('/phone/xignin', express.urlencoded({ extended: false, limit: '2kb' }), (req, res) => {
     const { login, user } = req.body as { login?: string; user?: string };
@@ -111,7 +125,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           '<h1>passport-factors sandbox</h1><ul><li><a href="/phone">Phone: texts received</a></li>' +
           '<li>sipgate.io SMS API: <code>/sipgate/v2/sessions/sms</code></li>' +
           '<li>SecSign ID API: <code>/secsign</code>, fallback <code>/secsign2</code></li>' +
-          '<li>XignIn manager (OpenID provider): <code>/xignin/.well-known/openid-configuration</code></li></ul>',
+          '<li>XignIn manager (OpenID provider): <code>/xignin/.well-known/openid-configuration</code></li>' +
+          '<li>Lastwall RISC API: <code>/lastwall/api/…</code>, script <code>/lastwall/risc/script/…</code></li></ul>',
       );
   });
 
@@ -121,6 +136,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     sipgate: sipgate.control,
     secsign: secsign.control,
     xignin: xignin.control,
+    lastwall: lastwall.control,
     close: async () => {
       server.closeAllConnections();
       server.close();

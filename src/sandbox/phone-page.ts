@@ -1,5 +1,6 @@
 import type { SandboxInbox } from './inbox.js';
 import type { SecSignPhoneRequest } from './secsign.js';
+import type { LastwallSandbox } from './lastwall.js';
 import type { XignInSandbox } from './xignin.js';
 
 const escapeHtml = (text: string): string =>
@@ -52,14 +53,47 @@ function renderXignInApp(xignin: XignInSandbox): string {
   return `<section class="phone app"><h2>XignIn app</h2>${cards}</section>`;
 }
 
-/** The sandbox "phone": the SecSign ID and XignIn apps' open requests, and the texts each number received, newest first. */
+function renderRiskDial(lastwall: LastwallSandbox): string {
+  const users = lastwall.users();
+  if (users.length === 0) return '';
+  const rows = users
+    .map((user) => {
+      const current = lastwall.riskOf(user);
+      const buttons = (['passed', 'risky', 'failed'] as const)
+        .map(
+          (dial) =>
+            `<button name="dial" value="${dial}"${dial === current ? ' class="current" disabled' : ''}>${dial}</button>`,
+        )
+        .join(' ');
+      return `<form class="risk" method="post" action="/phone/risk" data-user="${escapeHtml(user)}"><input type="hidden" name="user" value="${escapeHtml(user)}"><strong>${escapeHtml(user)}</strong>: ${buttons}</form>`;
+    })
+    .join('');
+  return `<section class="phone app"><h2>Lastwall risk dial</h2><p>What the next RISC check says for each user.</p>${rows}</section>`;
+}
+
+function renderEmail(inbox: SandboxInbox): string {
+  const mails = inbox.messages.filter((m) => m.channel === 'email').reverse();
+  if (mails.length === 0) return '';
+  const items = mails
+    .map(
+      (m) =>
+        `<li class="mail" data-to="${escapeHtml(m.to)}"><strong>${escapeHtml(m.to)}</strong> <time>${m.receivedAt.toLocaleTimeString('en-GB')}</time><p class="text">` +
+        escapeHtml(m.text).replace(/(https?:\/\/[^\s<]+)/g, '<a href="$1">$1</a>') +
+        '</p></li>',
+    )
+    .join('');
+  return `<section class="phone app"><h2>Email inbox</h2><ol>${items}</ol></section>`;
+}
+
+/** The sandbox "phone": the SecSign ID and XignIn apps' open requests, the RISC risk dial, email, and the texts each number received, newest first. */
 export function renderPhonePage(
   inbox: SandboxInbox,
   secsign: SecSignPhoneRequest[],
   xignin: XignInSandbox,
+  lastwall: LastwallSandbox,
   onlyTo?: string,
 ): string {
-  const numbers = [...new Set(inbox.messages.map((m) => m.to))].filter(
+  const numbers = [...new Set(inbox.messages.filter((m) => m.channel === 'sms').map((m) => m.to))].filter(
     (n) => onlyTo === undefined || n === onlyTo,
   );
   const sections = numbers
@@ -87,10 +121,13 @@ time{font-size:.75rem;color:#667}.text{margin:.2rem 0 0}
 .secsign{border-top:1px solid #ddd;padding-top:.5rem}.choices{display:flex;gap:.4rem;margin:.5rem 0}
 .symbol{padding:2px;border:1px solid #ccc;border-radius:8px;background:#fff;cursor:pointer}.symbol img{width:56px;height:56px}
 .approve{background:#e6f6ea;border:1px solid #5a5;border-radius:6px;padding:.3rem .8rem;margin:.2rem 0}
+.risk{margin:.3rem 0}.risk .current{font-weight:bold}.mail{margin:.4rem 0}
 .deny{background:#fbe9e9;border:1px solid #d66;border-radius:6px;padding:.3rem .8rem}
 </style></head><body><h1>Sandbox phone</h1>
 ${renderSecSignApp(secsign)}
 ${renderXignInApp(xignin)}
+${renderRiskDial(lastwall)}
+${renderEmail(inbox)}
 ${sections || '<p>No texts yet.</p>'}
 </body></html>`;
 }
