@@ -8,6 +8,8 @@ import { Passport } from 'passport';
 import {
   BasicLoginStrategy,
   MemoryStore,
+  RiscStrategy,
+  RiskStepUp,
   SecSignStrategy,
   SipgateSmsSender,
   SmsOtpStrategy,
@@ -144,12 +146,25 @@ export async function createExampleApp(options = {}) {
   passport.use(xignin);
   const managerOrigin = new URL(xigninSettings.managerUrl).origin;
 
+  // --- Lastwall RISC: a risk check after the password, stepping up when it looks risky ---
+  // LASTWALL_TOKEN and LASTWALL_SECRET switch to the real service; otherwise the sandbox.
+  const { LASTWALL_TOKEN, LASTWALL_SECRET } = process.env;
+  const risc = new RiscStrategy({
+    ...(LASTWALL_TOKEN && LASTWALL_SECRET
+      ? { token: LASTWALL_TOKEN, secret: LASTWALL_SECRET }
+      : requireSandbox(options.sandbox).lastwall.credentials),
+    store,
+  });
+  passport.use(risc);
+  const stepUp = new RiskStepUp({ passport, risc });
+  const riscOrigin = new URL(risc.client.baseUrl).origin;
+
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
     res.setHeader(
       'Content-Security-Policy',
-      `default-src 'self'; img-src 'self' data:; script-src 'self' ${managerOrigin}; connect-src 'self' ${managerOrigin}; frame-ancestors 'none'; base-uri 'none'`,
+      `default-src 'self'; img-src 'self' data:; script-src 'self' ${managerOrigin} ${riscOrigin}; connect-src 'self' ${managerOrigin} ${riscOrigin}; frame-ancestors 'none'; base-uri 'none'`,
     );
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
@@ -180,17 +195,20 @@ export async function createExampleApp(options = {}) {
   });
 
   // Password, then SMS code. The password logs the session in; the SMS step marks it as two-factor.
-  app.post('/sms/login', (req, res, next) => {
+  // The password step of the session-based flows: basic-login logs the session in.
+  const passwordLogin = (answer) => (req, res, next) => {
     passport.authenticate('basic-login', (err, user, info, status) => {
       if (err) return next(err);
       // No WWW-Authenticate on this script-driven route: browsers would open their own dialog.
       res.removeHeader('WWW-Authenticate');
       if (!user) return res.status(status).json(info);
-      req.logIn(user, (loginErr) =>
-        loginErr ? next(loginErr) : res.json({ user: publicUser(user), next: 'sms' }),
-      );
+      req.logIn(user, (loginErr) => (loginErr ? next(loginErr) : res.json(answer(user))));
     })(req, res, next);
-  });
+  };
+  app.post(
+    '/sms/login',
+    passwordLogin((user) => ({ user: publicUser(user), next: 'sms' })),
+  );
   app.post('/sms/send', smsOtp.send());
   app.post('/sms/verify', (req, res, next) => {
     passport.authenticate('sms-otp', (err, user, info, status) => {
@@ -254,6 +272,20 @@ export async function createExampleApp(options = {}) {
       return res.status(401).json({ error: 'Not logged in with XignIn.' });
     res.json({ user: publicUser(req.user), ...req.session.xignin });
   });
+
+  // The main login: password → RISC check in the page → passed, or step up, or unlock by email.
+  app.post(
+    '/risk/login',
+    passwordLogin((user) => ({ user: publicUser(user), scriptUrl: risc.scriptUrl(user.id) })),
+  );
+  app.post('/risk/check', stepUp.check());
+  app.post('/risk/step-up/sms', stepUp.completeWith('sms-otp'));
+  app.post('/risk/step-up/secsign', stepUp.completeWith('secsign'));
+  app.post('/risk/unlock', stepUp.sendUnlockEmail());
+  app.get('/risk/me', stepUp.requireCleared(), (req, res) => res.json({ user: publicUser(req.user) }));
+  app.post('/risk/logout', (req, res, next) =>
+    req.logout((err) => (err ? next(err) : res.json({ success: true }))),
+  );
 
   app.get('/config.json', (_req, res) => {
     res.json({ sandboxPhoneUrl: options.sandbox ? `${options.sandbox.url}/phone` : null });

@@ -138,3 +138,4 @@ export {
   type RiscVerify,
   type RiscVerifyWithRequest,
 } from './strategies/risc.js';
+export { RiskStepUp, type RiskStepUpOptions } from './strategies/risk-step-up.js';

@@ -68,7 +68,9 @@ export class RiscStrategy extends FactorStrategy {
     this.client = options.client ?? new LastwallClient(options);
     // The secret decrypts snapshots here, so it is checked even when a client is given.
     if (typeof options.secret !== 'string' || !/^[0-9a-f]{64,}$/i.test(options.secret)) {
-      throw new ConfigurationError(`${OWNER}: \`secret\` must be the API secret: at least 64 hex characters.`);
+      throw new ConfigurationError(
+        `${OWNER}: \`secret\` must be the API secret: at least 64 hex characters.`,
+      );
     }
     this.secret = options.secret;
     this.snapshotField = stringOption(options.snapshotField, 'riscdata', 'snapshotField', OWNER);

@@ -61,14 +61,12 @@ describe('Lastwall RISC against the sandbox over HTTP', () => {
       const signature = createHmac('sha1', secret)
         .update(LASTWALL_SIGNATURE_ORDER.map((p) => parts[p]).join(''))
         .digest('base64');
-      return request(baseUrl)
-        .get('api/verify')
-        .set({
-          'x-lastwall-token': token,
-          'x-lastwall-timestamp': parts.timestamp,
-          'x-lastwall-request-id': requestId,
-          'x-lastwall-signature': signature,
-        });
+      return request(baseUrl).get('api/verify').set({
+        'x-lastwall-token': token,
+        'x-lastwall-timestamp': parts.timestamp,
+        'x-lastwall-request-id': requestId,
+        'x-lastwall-signature': signature,
+      });
     }
 
     it('a correctly signed request with a stale timestamp (6 minutes old) is refused by the sandbox', async () => {
