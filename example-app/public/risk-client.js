@@ -1,26 +1,9 @@
 // The main login: password, then the Lastwall RISC check in the page; a risky result steps up with
 // an SMS code or SecSign ID, a failed one offers an unlock link by email.
+import { post, basicCredentials, messageIn } from './common.js';
 const $ = (id) => document.getElementById(id);
+const show = messageIn('risk-message');
 let scriptUrl = null;
-
-function show(message, ok = false) {
-  $('risk-message').textContent = message;
-  $('risk-message').className = ok ? 'ok' : '';
-}
-
-async function post(path, body, headers = {}) {
-  const response = await fetch(path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
-    body: JSON.stringify(body ?? {}),
-  });
-  return { status: response.status, body: await response.json().catch(() => ({})) };
-}
-
-function basicCredentials(username, password) {
-  const bytes = new TextEncoder().encode(`${username}:${password}`);
-  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
-}
 
 function loggedIn(message) {
   $('risk-step-up').hidden = true;

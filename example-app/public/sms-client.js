@@ -1,25 +1,8 @@
 // Password, then a one-time code by SMS: the page drives the strategy's routes and explains
 // every answer in words.
+import { post, basicCredentials, messageIn } from './common.js';
 const $ = (id) => document.getElementById(id);
-
-function show(message, ok = false) {
-  $('sms-message').textContent = message;
-  $('sms-message').className = ok ? 'ok' : '';
-}
-
-async function post(path, body, headers = {}) {
-  const response = await fetch(path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
-    body: JSON.stringify(body ?? {}),
-  });
-  return { status: response.status, body: await response.json().catch(() => ({})) };
-}
-
-function basicCredentials(username, password) {
-  const bytes = new TextEncoder().encode(`${username}:${password}`);
-  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
-}
+const show = messageIn('sms-message');
 
 const minutes = (seconds) => Math.max(1, Math.ceil(seconds / 60));
 

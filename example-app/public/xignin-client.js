@@ -1,11 +1,8 @@
 // Log in with XignIn: the QR code comes from the manager's own script (JS-login mode); the page
 // posts the code it hands over, with the per-session token, to passport.authenticate('xignin').
+import { messageIn } from './common.js';
 const $ = (id) => document.getElementById(id);
-
-function show(message, ok = false) {
-  $('xignin-message').textContent = message;
-  $('xignin-message').className = ok ? 'ok' : '';
-}
+const show = messageIn('xignin-message');
 
 function loggedIn(result) {
   show(

@@ -1,15 +1,11 @@
 // An alt-seven (a7.remote) style client: Basic login, keep the newest X-Token from every response,
 // refresh on a timer, revoke on logout, and say clearly when the session is gone.
+import { basicCredentials, messageIn } from './common.js';
 const REFRESH_EVERY_MS = 5 * 60 * 1000;
 const session = { token: null, refreshTimer: null };
 
 const $ = (id) => document.getElementById(id);
-
-function basicCredentials(username, password) {
-  // RFC 7617 with charset UTF-8: base64 of the UTF-8 bytes, not of the UTF-16 string.
-  const bytes = new TextEncoder().encode(`${username}:${password}`);
-  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
-}
+const show = messageIn('message');
 
 async function call(method, path, { authorization } = {}) {
   const headers = { Accept: 'application/json' };
@@ -20,11 +16,6 @@ async function call(method, path, { authorization } = {}) {
   if (renewed) session.token = renewed;
   const body = await response.json().catch(() => ({}));
   return { status: response.status, body };
-}
-
-function show(message, ok = false) {
-  $('message').textContent = message;
-  $('message').className = ok ? 'ok' : '';
 }
 
 function endSession(message) {

@@ -1,4 +1,4 @@
-import { createCipheriv, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Express } from 'express';
 import sinon from 'sinon';
@@ -16,6 +16,7 @@ import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { rejectionOf } from '../helpers/assert.js';
 import { appWithPassport, decidingRoute, jsonErrors } from '../helpers/apps.js';
 import { closedPort } from '../helpers/ports.js';
+import { encryptSnapshotIndependently } from '../helpers/risc.js';
 
 describe('Lastwall RISC against the sandbox over HTTP', () => {
   let sandbox: Sandbox;
@@ -188,7 +189,11 @@ describe('Lastwall RISC against the sandbox over HTTP', () => {
         score: 0,
         status: 'passed',
       };
-      const res = await check(app, 'u6', encryptIndependently(forged, sandbox.lastwall.credentials.secret));
+      const res = await check(
+        app,
+        'u6',
+        encryptSnapshotIndependently(JSON.stringify(forged), sandbox.lastwall.credentials.secret),
+      );
       expect(res.status).to.equal(401);
       expect(res.body.code).to.equal('failed_risk');
     });
@@ -204,7 +209,13 @@ describe('Lastwall RISC against the sandbox over HTTP', () => {
         status: 'passed',
       };
       expect(
-        (await check(app, 'u7', encryptIndependently(forged, sandbox.lastwall.credentials.secret))).status,
+        (
+          await check(
+            app,
+            'u7',
+            encryptSnapshotIndependently(JSON.stringify(forged), sandbox.lastwall.credentials.secret),
+          )
+        ).status,
       ).to.equal(200);
     });
 
@@ -269,16 +280,3 @@ describe('Lastwall RISC against the sandbox over HTTP', () => {
     });
   });
 });
-
-/** The snapshot format, written here independently of the sandbox's code. */
-function encryptIndependently(result: RiscResult, secret: string): string {
-  const ix = 21;
-  const key = Buffer.from((secret + secret).slice(ix, ix + 32), 'hex');
-  const iv = randomBytes(16);
-  const cipher = createCipheriv('aes-128-cbc', key, iv);
-  return JSON.stringify({
-    ix,
-    iv: iv.toString('hex'),
-    data: Buffer.concat([cipher.update(JSON.stringify(result)), cipher.final()]).toString('base64'),
-  });
-}

@@ -1,7 +1,8 @@
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { AuthenticationFailure, decryptRiscSnapshot, type RiscResult } from '../../src/index.js';
+import { encryptSnapshotIndependently } from '../helpers/risc.js';
 
 const secret = randomBytes(32).toString('hex');
 const fresh = (): RiscResult => ({
@@ -13,17 +14,8 @@ const fresh = (): RiscResult => ({
   status: 'passed',
 });
 
-/** Encrypts as PROTOCOLS.md §4 describes, written here independently of the sandbox's code. */
-function encrypt(plaintext: string, ix = 7, key = secret): string {
-  const keyBytes = Buffer.from((key + key).slice(ix, ix + 32), 'hex');
-  const iv = randomBytes(16);
-  const cipher = createCipheriv('aes-128-cbc', keyBytes, iv);
-  return JSON.stringify({
-    ix,
-    iv: iv.toString('hex'),
-    data: Buffer.concat([cipher.update(plaintext), cipher.final()]).toString('base64'),
-  });
-}
+const encrypt = (plaintext: string, ix = 7, key = secret): string =>
+  encryptSnapshotIndependently(plaintext, key, ix);
 
 function failure(snapshot: unknown): AuthenticationFailure {
   try {
