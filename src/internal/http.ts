@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthenticationFailure, FailureChallenge } from '../errors.js';
+import { AuthenticationFailure, InvalidPhoneNumberError, toError, type FailureChallenge } from '../errors.js';
 
 /** The slice of a Passport `Authenticator` the route handlers use (`passport` itself satisfies it). */
 export interface PassportLike {
@@ -60,4 +60,21 @@ export function sendFailure(res: ServerResponse, failure: AuthenticationFailure)
   if (failure.retryAfter !== undefined) res.setHeader('Retry-After', String(failure.retryAfter));
   const { message, ...challenge } = failure.toChallenge();
   sendJson(res, failure.status, { error: message, ...challenge });
+}
+
+/**
+ * A JSON route handler around `run`: a verifier's failure is answered as JSON with its status, a
+ * phone number that cannot receive SMS as 400; every other error goes to the app's error handler.
+ */
+export function jsonRoute<Req extends IncomingMessage>(
+  run: (req: Req, res: ServerResponse) => Promise<void>,
+): Handler {
+  return (req, res, next) => {
+    run(req as Req, res).catch((err: unknown) => {
+      if (err instanceof AuthenticationFailure) return sendFailure(res, err);
+      if (err instanceof InvalidPhoneNumberError)
+        return sendJson(res, 400, { error: err.message, code: err.code });
+      next(toError(err));
+    });
+  };
 }

@@ -36,3 +36,15 @@ export function requireFunction(value: unknown, name: string, owner: string): vo
   if (typeof value !== 'function')
     throw new ConfigurationError(`${owner}: \`${name}\` is required and must be a function.`);
 }
+
+/** An audit hook that can never change an outcome: whatever it throws is ignored. */
+export function auditHook<E>(value: unknown, owner: string): (event: E) => void {
+  const hook = functionOption(value, (_event: E) => {}, 'onEvent', owner);
+  return (event) => {
+    try {
+      hook(event);
+    } catch {
+      // An audit hook must never change the outcome of an authentication.
+    }
+  };
+}

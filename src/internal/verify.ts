@@ -83,3 +83,17 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 export function successInfo(fromVerify: unknown, own: object): Record<string, unknown> {
   return { ...(fromVerify !== null && typeof fromVerify === 'object' ? fromVerify : {}), ...own };
 }
+
+/**
+ * The user's id as a non-empty string, from `user.id` (string or finite number). Anything else is a
+ * TypeError naming `owner` and its option: a missing id must never turn into the string "undefined",
+ * which two different users would share.
+ */
+export function userIdOf(user: User, owner: string, option = 'getUserId'): string {
+  const id = (user as { id?: unknown } | null | undefined)?.id;
+  if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id)))
+    return String(id);
+  throw new TypeError(
+    `${owner}: the user has no string or number \`id\`; pass \`${option}(user)\` to say which field identifies it.`,
+  );
+}

@@ -3,6 +3,7 @@ import { LastwallClient, type LastwallClientOptions } from '../clients/lastwall.
 import { AuthenticationFailure, ConfigurationError } from '../errors.js';
 import { functionOption, positiveIntegerOption, stringOption } from '../internal/options.js';
 import {
+  userIdOf,
   invokeVerify,
   successInfo,
   type User,
@@ -76,7 +77,12 @@ export class RiscStrategy extends FactorStrategy {
     this.snapshotField = stringOption(options.snapshotField, 'riscdata', 'snapshotField', OWNER);
     this.validateWithVendor = options.validate !== false;
     this.maxAgeSec = positiveIntegerOption(options.maxAgeSec, 600, 'maxAgeSec', OWNER);
-    this.getUserId = functionOption(options.getUserId, defaultUserId, 'getUserId', OWNER);
+    this.getUserId = functionOption(
+      options.getUserId,
+      (user: User) => userIdOf(user, OWNER),
+      'getUserId',
+      OWNER,
+    );
     this.store = options.store ?? new MemoryStore();
     if (verify !== undefined && typeof verify !== 'function')
       throw new ConfigurationError(`${OWNER}: \`verify\` must be a function.`);
@@ -149,11 +155,4 @@ export class RiscStrategy extends FactorStrategy {
 
 function failedRisk(): AuthenticationFailure {
   return new AuthenticationFailure('failed_risk', 'The risk check could not be completed. Try again.', 401);
-}
-
-function defaultUserId(user: User): string {
-  const id = (user as { id?: unknown }).id;
-  if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id)))
-    return String(id);
-  throw new TypeError(`${OWNER}: the user has no string or number \`id\`; pass \`getUserId(user)\`.`);
 }

@@ -1,3 +1,4 @@
+import { userIdOf } from '../internal/verify.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigurationError, toError, type FailureChallenge } from '../errors.js';
 import {
@@ -60,7 +61,7 @@ export class RiskStepUp {
     }
     this.passport = options.passport;
     this.risc = options.risc;
-    this.getUserId = options.getUserId ?? ((user: User) => String((user as { id?: unknown }).id));
+    this.getUserId = options.getUserId ?? ((user: User) => userIdOf(user, OWNER));
   }
 
   /** Step 1: the risk check. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import type { Request } from 'express';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import {
@@ -9,8 +9,8 @@ import {
   type SecSignSessionRef,
 } from '../clients/secsign.js';
 import { AuthenticationFailure, ConfigurationError, toError } from '../errors.js';
-import { sendFailure, sendJson, type Handler, type NextFunction } from '../internal/http.js';
-import { functionOption, positiveIntegerOption, requireFunction, stringOption } from '../internal/options.js';
+import { jsonRoute, sendJson, type Handler } from '../internal/http.js';
+import { auditHook, positiveIntegerOption, requireFunction, stringOption } from '../internal/options.js';
 import { sessionOf } from '../internal/session.js';
 import { consumeOrThrow } from '../internal/throttle.js';
 import {
@@ -168,14 +168,7 @@ export class SecSignStrategy extends FactorStrategy {
       points: statusPerMinute,
       durationSec: 60,
     });
-    const onEvent = functionOption(options.onEvent, (_event: SecSignEvent) => {}, 'onEvent', OWNER);
-    this.emit = (event) => {
-      try {
-        onEvent(event);
-      } catch {
-        // An audit hook must never change the outcome of an authentication.
-      }
-    };
+    this.emit = auditHook<SecSignEvent>(options.onEvent, OWNER);
     this.verify = verify as (...args: never[]) => unknown;
     this.passReqToCallback = options.passReqToCallback === true;
   }
@@ -186,7 +179,7 @@ export class SecSignStrategy extends FactorStrategy {
    * id or a request SecSign refuses (`secsign_refused`, with its code); 429 `rate_limited`.
    */
   start(): Handler {
-    return this.handler(async (req, res) => {
+    return jsonRoute<Request>(async (req, res) => {
       let secsignId: string;
       try {
         secsignId = normalizeSecSignId((req.body as Record<string, unknown> | undefined)?.[this.idField]);
@@ -257,7 +250,7 @@ export class SecSignStrategy extends FactorStrategy {
    * SecSign where the vendor's plugin does). 404 `no_pending_challenge` when there is none.
    */
   status(): Handler {
-    return this.handler(async (req, res) => {
+    return jsonRoute<Request>(async (req, res) => {
       await consumeOrThrow(this.statusPerSession, this.sessionState(req).limiterId, 'Polling too fast.');
       const loaded = await this.requirePending(req);
       const state = await this.client.getAuthSessionState(loaded.pending);
@@ -279,7 +272,7 @@ export class SecSignStrategy extends FactorStrategy {
 
   /** `POST`: withdraws the pending request here and at SecSign. `{ state: 'canceled' }`. */
   cancel(): Handler {
-    return this.handler(async (req, res) => {
+    return jsonRoute<Request>(async (req, res) => {
       const loaded = await this.requirePending(req);
       // Forgotten here first, so it can no longer complete even if SecSign does not answer.
       await this.store.deleteIfEquals(loaded.key, loaded.raw);
@@ -336,15 +329,6 @@ export class SecSignStrategy extends FactorStrategy {
       action: 'success',
       user,
       info: successInfo(info, { method: 'secsign', secsignId: pending.secsignId }),
-    };
-  }
-
-  private handler(run: (req: Request, res: ServerResponse) => Promise<void>): Handler {
-    return (req: IncomingMessage, res: ServerResponse, next: NextFunction) => {
-      run(req as Request, res).catch((err: unknown) => {
-        if (err instanceof AuthenticationFailure) return sendFailure(res, err);
-        next(toError(err));
-      });
     };
   }
 

@@ -4,11 +4,18 @@ import type { Request } from 'express';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { SmsSender } from '../clients/sipgate.js';
 import { AuthenticationFailure, ConfigurationError, InvalidPhoneNumberError, toError } from '../errors.js';
-import { sendFailure, sendJson, type Handler } from '../internal/http.js';
-import { functionOption, positiveIntegerOption, requireFunction, stringOption } from '../internal/options.js';
+import { jsonRoute, sendJson, type Handler } from '../internal/http.js';
+import {
+  auditHook,
+  functionOption,
+  positiveIntegerOption,
+  requireFunction,
+  stringOption,
+} from '../internal/options.js';
 import { sessionOf as requireSession } from '../internal/session.js';
 import { consumeOrThrow } from '../internal/throttle.js';
 import {
+  userIdOf,
   invokeVerify,
   successInfo,
   type User,
@@ -183,7 +190,12 @@ export class SmsOtpStrategy extends FactorStrategy {
     });
     this.sender = options.sender;
     this.getPhoneNumber = options.getPhoneNumber;
-    this.getUserId = functionOption(options.getUserId, defaultUserId, 'getUserId', OWNER);
+    this.getUserId = functionOption(
+      options.getUserId,
+      (user: User) => userIdOf(user, OWNER),
+      'getUserId',
+      OWNER,
+    );
     this.identify = options.identify;
     this.numberRules = {
       defaultCountry: options.defaultCountry,
@@ -228,14 +240,7 @@ export class SmsOtpStrategy extends FactorStrategy {
         throw new ConfigurationError(`${OWNER}: \`identify\` needs req.session; drop \`getSessionId\`.`);
     }
     this.customSessionId = options.getSessionId;
-    const onEvent = functionOption(options.onEvent, (_event: SmsOtpEvent) => {}, 'onEvent', OWNER);
-    this.emit = (event) => {
-      try {
-        onEvent(event);
-      } catch {
-        // An audit hook must never change the outcome of an authentication.
-      }
-    };
+    this.emit = auditHook<SmsOtpEvent>(options.onEvent, OWNER);
     this.verify = verify as ((...args: never[]) => unknown) | undefined;
     this.passReqToCallback = options.passReqToCallback === true;
   }
@@ -247,14 +252,7 @@ export class SmsOtpStrategy extends FactorStrategy {
    * phone number that cannot receive SMS. A delivery failure reaches the app's error handler.
    */
   send(): Handler {
-    return (req, res, next) => {
-      this.issueAndSend(req as Request, res).catch((err: unknown) => {
-        if (err instanceof AuthenticationFailure) return sendFailure(res, err);
-        if (err instanceof InvalidPhoneNumberError)
-          return sendJson(res, 400, { error: err.message, code: err.code });
-        next(toError(err));
-      });
-    };
+    return jsonRoute<Request>((req, res) => this.issueAndSend(req, res));
   }
 
   protected override async decide(req: Request): Promise<Decision> {
@@ -467,11 +465,4 @@ function webOtpDomain(domain: unknown): string {
     );
   }
   return domain.toLowerCase();
-}
-
-function defaultUserId(user: User): string {
-  const id = (user as { id?: unknown }).id;
-  if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id)))
-    return String(id);
-  throw new TypeError(`${OWNER}: the user has no string or number \`id\`; pass \`getUserId(user)\`.`);
 }

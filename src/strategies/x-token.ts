@@ -11,6 +11,7 @@ import {
 } from '../internal/http.js';
 import { functionOption, requireFunction } from '../internal/options.js';
 import {
+  userIdOf,
   invokeVerify,
   successInfo,
   type User,
@@ -81,7 +82,12 @@ export class XTokenStrategy extends FactorStrategy {
     this.tokens = new XTokenManager(options);
     this.verify = verify as (...args: never[]) => unknown;
     this.passReqToCallback = options.passReqToCallback === true;
-    this.getSubject = functionOption(options.getSubject, defaultSubject, 'getSubject', OWNER);
+    this.getSubject = functionOption(
+      options.getSubject,
+      (user: User) => userIdOf(user, OWNER, 'getSubject'),
+      'getSubject',
+      OWNER,
+    );
     this.publicUser = functionOption(
       options.publicUser,
       (user: User) => ({ id: this.getSubject(user) }),
@@ -250,13 +256,4 @@ function authInfo(issued: IssuedXToken): XTokenInfo {
     expiresAt: issued.payload.exp,
     absoluteExpiresAt: issued.absoluteExpiresAt,
   };
-}
-
-function defaultSubject(user: User): string {
-  const id = (user as { id?: unknown }).id;
-  if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id)))
-    return String(id);
-  throw new TypeError(
-    'XTokenStrategy: the user has no string or number `id`; pass `getSubject(user)` to say which field identifies it.',
-  );
 }

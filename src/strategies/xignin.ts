@@ -1,11 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+
 import type { Request } from 'express';
 import { createRemoteJWKSet, customFetch, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { XignInClient, type XignInClientOptions } from '../clients/xignin.js';
-import { AuthenticationFailure, ConfigurationError, toError } from '../errors.js';
-import { sendFailure, sendJson, type Handler } from '../internal/http.js';
+import { AuthenticationFailure, ConfigurationError } from '../errors.js';
+import { jsonRoute, sendJson, type Handler } from '../internal/http.js';
 import { positiveIntegerOption, requireFunction, stringOption } from '../internal/options.js';
 import { sessionOf } from '../internal/session.js';
 import { consumeOrThrow } from '../internal/throttle.js';
@@ -230,7 +230,7 @@ export class XignInStrategy extends FactorStrategy {
    * `[tokenField]: token` to the route running `passport.authenticate('xignin')`.
    */
   jsLoginConfig(): Handler {
-    return this.handler(async (req, res) => {
+    return jsonRoute<Request>(async (req, res) => {
       let token = (sessionOf(req, OWNER)[SESSION_KEY] as SessionState | undefined)?.jsToken;
       if (!token) {
         token = randomBytes(24).toString('base64url');
@@ -250,7 +250,7 @@ export class XignInStrategy extends FactorStrategy {
 
   /** `POST { identifier, type? = 'EMAIL' }`: sends a push login to the user's phone. 202 `{ state: 'pending' }`. */
   push(): Handler {
-    return this.handler(async (req, res) => {
+    return jsonRoute<Request>(async (req, res) => {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const identifier = typeof body.identifier === 'string' ? body.identifier.trim() : '';
       const type = body.type === 'SUB' ? 'SUB' : 'EMAIL';
@@ -276,7 +276,7 @@ export class XignInStrategy extends FactorStrategy {
    * On `authenticated`, post to the route with `passport.authenticate('xignin')` with `push=1`.
    */
   pushStatus(): Handler {
-    return this.handler(async (req, res) => {
+    return jsonRoute<Request>(async (req, res) => {
       const pushId = (sessionOf(req, OWNER)[SESSION_KEY] as SessionState | undefined)?.pushId;
       const raw = pushId === undefined ? undefined : await this.store.get(this.pushKey(pushId));
       if (pushId === undefined || raw === undefined) {
@@ -393,15 +393,6 @@ export class XignInStrategy extends FactorStrategy {
     });
     this.lazy.idTokens.catch(() => delete this.lazy.idTokens);
     return this.lazy.idTokens;
-  }
-
-  private handler(run: (req: Request, res: ServerResponse) => Promise<void>): Handler {
-    return (req, res, next) => {
-      run(req as Request, res).catch((err: unknown) => {
-        if (err instanceof AuthenticationFailure) return sendFailure(res, err);
-        next(toError(err));
-      });
-    };
   }
 
   private updateSession(req: Request, change: (state: SessionState) => unknown): void {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { invokeVerify, type VerifyDone } from '../../src/internal/verify.js';
+import { invokeVerify, userIdOf, type VerifyDone } from '../../src/internal/verify.js';
 
 describe('invokeVerify (done-style and promise-style verify functions)', () => {
   const alice = { id: 'alice' };
@@ -66,5 +66,21 @@ describe('invokeVerify (done-style and promise-style verify functions)', () => {
 
   it('a synchronous verify that returns the user works too', async () => {
     expect((await invokeVerify(() => alice, [])).user).to.deep.equal(alice);
+  });
+});
+
+describe('userIdOf (the default user id of every strategy)', () => {
+  it('answers string and number ids as strings', () => {
+    expect(userIdOf({ id: 'u1' } as Express.User, 'Test')).to.equal('u1');
+    expect(userIdOf({ id: 0 } as Express.User, 'Test')).to.equal('0');
+  });
+
+  it('refuses a missing, empty or non-finite id instead of answering "undefined" for everyone', () => {
+    for (const user of [{}, { id: '' }, { id: Number.NaN }, { id: { nested: 1 } }, null]) {
+      expect(() => userIdOf(user as Express.User, 'Test')).to.throw(
+        TypeError,
+        /Test: the user has no string or number `id`/,
+      );
+    }
   });
 });
