@@ -31,6 +31,35 @@ export interface VendorResponse {
   body: Buffer;
 }
 
+/** Media types a JSON API answers with: `application/json` and `application/*+json`. */
+export const JSON_MEDIA_TYPE = { pattern: /^application\/([\w.-]+\+)?json$/, name: 'JSON' };
+
+/** The response's media type, lower-cased, without parameters (`''` when there is none). */
+export function mediaTypeOf(response: VendorResponse): string {
+  const header = response.headers['content-type'];
+  const value = Array.isArray(header) ? header[0] : header;
+  return (value ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/**
+ * Refuses an answer that is not labelled as the vendor labels it: an HTML page from a gateway,
+ * a proxy or a captive portal must never be read as the vendor's answer.
+ */
+export function requireMediaType(
+  response: VendorResponse,
+  accepted: { pattern: RegExp; name: string },
+  vendor: string,
+): void {
+  const mediaType = mediaTypeOf(response);
+  if (accepted.pattern.test(mediaType)) return;
+  throw new VendorError(
+    vendor,
+    'ERR_VENDOR_CONTENT_TYPE',
+    `${vendor} answered HTTP ${response.status} as "${mediaType.slice(0, 100) || 'no content type'}", not ${accepted.name}: refused.`,
+    { vendorStatus: response.status },
+  );
+}
+
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** One keep-alive undici pool per vendor origin, with a deadline and a response-size cap. */

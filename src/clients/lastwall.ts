@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption } from '../internal/options.js';
 import type { RiscResult } from '../verifiers/risc-snapshot.js';
-import { VendorHttp } from './http.js';
+import { JSON_MEDIA_TYPE, requireMediaType, VendorHttp } from './http.js';
 
 const OWNER = 'LastwallClient';
 const VENDOR = 'Lastwall';
@@ -130,6 +130,7 @@ export class LastwallClient {
       },
       body,
     });
+    if (response.status === 200) requireMediaType(response, JSON_MEDIA_TYPE, VENDOR);
     let answer: { status?: unknown; error?: unknown } | undefined;
     try {
       answer = JSON.parse(response.body.toString('utf8')) as { status?: unknown; error?: unknown };

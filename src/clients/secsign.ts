@@ -1,7 +1,10 @@
 import { ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption, stringOption } from '../internal/options.js';
 import { isSecSignState, type SecSignState } from '../verifiers/secsign.js';
-import { VendorHttp } from './http.js';
+import { requireMediaType, VendorHttp } from './http.js';
+
+/** SecSign answers `key=value&…` as plain text; an HTML page is a gateway's, never SecSign's. */
+const SECSIGN_MEDIA_TYPE = { pattern: /^(text\/plain)?$/, name: 'text/plain' };
 
 const OWNER = 'SecSignClient';
 const VENDOR = 'SecSign';
@@ -193,6 +196,7 @@ export class SecSignClient {
             },
           );
         }
+        requireMediaType(response, SECSIGN_MEDIA_TYPE, VENDOR);
         const fields = parseSecSignResponse(response.body.toString('utf8'));
         if (fields.error !== undefined) throw new SecSignError(fields.error, fields.errormsg ?? '');
         return fields;

@@ -1,7 +1,7 @@
 import { ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption } from '../internal/options.js';
 import { normalizeSmsNumber, type PhoneNumberRules } from '../verifiers/phone-number.js';
-import { VendorHttp } from './http.js';
+import { JSON_MEDIA_TYPE, requireMediaType, VendorHttp, type VendorResponse } from './http.js';
 
 const OWNER = 'SipgateSmsSender';
 const VENDOR = 'sipgate';
@@ -122,7 +122,11 @@ export class SipgateSmsSender implements SmsSender {
       // one that never left this machine is.
       retryIfNotSent: true,
     });
-    if (response.status >= 200 && response.status < 300) return { recipient };
+    if (response.status >= 200 && response.status < 300) {
+      // sipgate answers 204 with no body; a 2xx page from a gateway means the text may not have gone out.
+      if (response.body.length > 0) requireJsonBody(response);
+      return { recipient };
+    }
     const known = STATUS_ERRORS[response.status];
     if (known) throw new VendorError(VENDOR, known[0], known[1], { vendorStatus: response.status });
     if (response.status >= 500) {
@@ -191,4 +195,21 @@ function sendAtSeconds(sendAt: Date): number {
     throw new TypeError(`${OWNER}: \`sendAt\` must be a Date in the future, at most 30 days ahead.`);
   }
   return Math.floor(at / 1000);
+}
+
+/** A 2xx body from sipgate must be JSON, or it did not come from sipgate. */
+function requireJsonBody(response: VendorResponse): void {
+  requireMediaType(response, JSON_MEDIA_TYPE, VENDOR);
+  try {
+    JSON.parse(response.body.toString('utf8'));
+  } catch {
+    throw new VendorError(
+      VENDOR,
+      'ERR_SIPGATE_BAD_RESPONSE',
+      `sipgate answered ${response.status} with a body that is not JSON.`,
+      {
+        vendorStatus: response.status,
+      },
+    );
+  }
 }

@@ -2,7 +2,7 @@ import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { SignJWT, type JWK } from 'jose';
 import { AuthenticationFailure, ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption, stringOption } from '../internal/options.js';
-import { VendorHttp, type VendorResponse } from './http.js';
+import { JSON_MEDIA_TYPE, requireMediaType, VendorHttp, type VendorResponse } from './http.js';
 
 const OWNER = 'XignInClient';
 const VENDOR = 'XignIn';
@@ -289,6 +289,17 @@ export class XignInClient {
   /** A fetch for jose's `createRemoteJWKSet`, over the same capped keep-alive pools. */
   readonly jwksFetch = async (url: string): Promise<Response> => {
     const response = await this.send(url, 'GET', { accept: 'application/json' });
+    // A JWKS that cannot be had is XignIn's fault, not a bad id_token: say so before jose reads it.
+    if (response.status !== 200) {
+      throw new VendorError(VENDOR, 'ERR_XIGNIN_JWKS', `XignIn's JWKS answered ${response.status}.`, {
+        vendorStatus: response.status,
+      });
+    }
+    if (!Array.isArray(json(response)?.keys)) {
+      throw new VendorError(VENDOR, 'ERR_VENDOR_BAD_RESPONSE', "XignIn's JWKS is not a JSON key set.", {
+        vendorStatus: response.status,
+      });
+    }
     return new Response(new Uint8Array(response.body), {
       status: response.status,
       headers: { 'content-type': 'application/json' },
@@ -381,7 +392,12 @@ export class XignInClient {
   }
 }
 
+/**
+ * The JSON object of an answer, or undefined when it has none. A 2xx answer that is not labelled
+ * JSON is refused outright (a gateway's page is never XignIn's answer).
+ */
 function json(response: VendorResponse): Record<string, unknown> | undefined {
+  if (response.status >= 200 && response.status < 300) requireMediaType(response, JSON_MEDIA_TYPE, VENDOR);
   try {
     const parsed: unknown = JSON.parse(response.body.toString('utf8'));
     return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { WireFaults } from './faults.js';
 import { SandboxInbox } from './inbox.js';
 import { createLastwallSandbox, type LastwallSandbox } from './lastwall.js';
 import { renderPhonePage } from './phone-page.js';
@@ -10,6 +11,14 @@ import { createSipgateSandbox, type SipgateSandbox, type SipgateSandboxOptions }
 import { createXignInSandbox, type XignInClientRegistration, type XignInSandbox } from './xignin.js';
 
 export { SandboxInbox, type SandboxMessage } from './inbox.js';
+export {
+  HUGE_BODY_BYTES,
+  SANDBOX_OPERATIONS,
+  WIRE_FAULTS,
+  WireFaults,
+  type SandboxOperation,
+  type WireFault,
+} from './faults.js';
 export type { SipgateFaults, SipgateSandbox, SipgateSandboxOptions } from './sipgate.js';
 export { encryptSnapshot, type LastwallSandbox, type RiskDial } from './lastwall.js';
 export type { SecSignFaults, SecSignPhoneRequest, SecSignSandbox, SecSignSandboxOptions } from './secsign.js';
@@ -48,6 +57,17 @@ export interface Sandbox {
   xignin: XignInSandbox;
   /** Lastwall RISC: credentials, the per-user risk dial, snapshots. */
   lastwall: LastwallSandbox;
+  /**
+   * Wire faults per operation (`sandbox.wireFaults.arm('secsign.getAuthSessionState', 'truncated')`):
+   * what a broken or hostile vendor does on the wire. `disarm()` ends them.
+   */
+  wireFaults: WireFaults;
+  /** The vendor is down: stops listening (new connections are refused) and drops open ones. */
+  goOffline(): Promise<void>;
+  /** Listens again on the same address and port after `goOffline()`. */
+  goOnline(): Promise<void>;
+  /** Connections open to the sandbox right now (to check that clients release their sockets). */
+  openConnections(): Promise<number>;
   /** Stops the server and closes its connections. */
   close(): Promise<void>;
 }
@@ -68,15 +88,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
   const inbox = new SandboxInbox();
-  const sipgate = createSipgateSandbox(`${url}/sipgate/v2`, inbox, options.sipgate);
+  const wireFaults = new WireFaults(() => server.close());
+  const sipgate = createSipgateSandbox(`${url}/sipgate/v2`, inbox, options.sipgate, wireFaults);
   app.use('/sipgate/v2', sipgate.router);
-  const secsign = createSecSignSandbox(url, options.secsign);
+  const secsign = createSecSignSandbox(url, options.secsign, wireFaults);
   app.use('/secsign', secsign.primary);
   app.use('/secsign2', secsign.fallback);
-  const xignin = await createXignInSandbox(url);
+  const xignin = await createXignInSandbox(url, wireFaults);
   for (const client of options.xignin?.clients ?? []) xignin.control.registerClient(client);
   app.use('/xignin', xignin.router);
-  const lastwall = createLastwallSandbox(url, inbox);
+  const lastwall = createLastwallSandbox(url, inbox, wireFaults);
   app.use('/lastwall', lastwall.router);
 
   app.get('/phone', (req, res) => {
@@ -137,8 +158,28 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     secsign: secsign.control,
     xignin: xignin.control,
     lastwall: lastwall.control,
-    close: async () => {
+    wireFaults,
+    goOffline: async () => {
+      if (!server.listening) return;
+      const closed = once(server, 'close');
+      server.close();
+      wireFaults.release();
       server.closeAllConnections();
+      await closed;
+    },
+    goOnline: async () => {
+      if (server.listening) return;
+      server.listen(address.port, address.address);
+      await once(server, 'listening');
+    },
+    openConnections: () =>
+      new Promise((resolve, reject) =>
+        server.getConnections((err, count) => (err ? reject(err) : resolve(count))),
+      ),
+    close: async () => {
+      wireFaults.release();
+      server.closeAllConnections();
+      if (!server.listening) return;
       server.close();
       await once(server, 'close');
     },

@@ -4,6 +4,7 @@ import { LASTWALL_SIGNATURE_ORDER } from '../clients/lastwall.js';
 import type { RiscResult } from '../verifiers/risc-snapshot.js';
 import { readBody } from './body.js';
 import type { SandboxInbox } from './inbox.js';
+import type { SandboxOperation, WireFaults } from './faults.js';
 
 export type RiskDial = 'passed' | 'risky' | 'failed';
 
@@ -23,12 +24,20 @@ export interface LastwallSandbox {
   readonly requests: Array<{ api: string; status: number }>;
 }
 
+const LASTWALL_OPERATIONS: Record<string, SandboxOperation | undefined> = {
+  verify: 'lastwall.verifyApiKey',
+  validate: 'lastwall.validate',
+  preauth: 'lastwall.preAuthenticate',
+  save_email: 'lastwall.emailAuthenticate',
+};
+
 const SCORES: Record<RiskDial, number> = { passed: 12, risky: 58, failed: 93 };
 
 /** Lastwall RISC's API and browser script, with a per-user risk dial and email unlock links. */
 export function createLastwallSandbox(
   sandboxUrl: string,
   inbox: SandboxInbox,
+  wire?: WireFaults,
 ): { router: Router; control: LastwallSandbox } {
   const baseUrl = `${sandboxUrl}/lastwall/`;
   const token = `LWK${randomBytes(32).toString('hex')}`;
@@ -119,6 +128,11 @@ export function createLastwallSandbox(
       control.requests.push({ api, status });
       res.status(status).json(body);
     };
+    const operation = LASTWALL_OPERATIONS[api];
+    if (operation && wire?.serve(operation, req, res, 'application/json; charset=utf-8')) {
+      control.requests.push({ api, status: 0 });
+      return;
+    }
     const refused = authenticate(req, api);
     if (refused) return answer(401, { status: 'Error', error: refused });
     let params: URLSearchParams;

@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import type { SandboxOperation, WireFaults } from './faults.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type Request, type Response, type Router } from 'express';
 import { PNG } from 'pngjs';
@@ -74,11 +75,18 @@ interface Session {
 
 const OPEN: readonly SecSignState[] = [SecSignState.PENDING, SecSignState.FETCHED, SecSignState.NOSTATE];
 const FORM = 'application/x-www-form-urlencoded';
+const SECSIGN_OPERATIONS: Record<string, SandboxOperation | undefined> = {
+  ReqRequestAuthSession: 'secsign.requestAuthSession',
+  ReqGetAuthSessionState: 'secsign.getAuthSessionState',
+  ReqCancelAuthSession: 'secsign.cancelAuthSession',
+  ReqReleaseAuthSession: 'secsign.releaseAuthSession',
+};
 
 /** SecSign ID's HTTP API with its state machine: request → PENDING → FETCHED → AUTHENTICATED/DENIED. */
 export function createSecSignSandbox(
   baseUrl: string,
   options: SecSignSandboxOptions = {},
+  wire?: WireFaults,
 ): { primary: Router; fallback: Router; control: SecSignSandbox } {
   const sessions = new Map<string, Session>();
   const ttlMs = options.sessionTtlMs ?? 600_000;
@@ -150,6 +158,11 @@ export function createSecSignSandbox(
     if (faults.dropConnection) {
       logged.answer = 'dropped';
       req.socket.destroy();
+      return;
+    }
+    const operation = SECSIGN_OPERATIONS[request];
+    if (operation && wire?.serve(operation, req, res, 'text/plain; charset=utf-8')) {
+      logged.answer = `fault: ${wire.faultOf(operation)}`;
       return;
     }
     if (server === 'primary' && faults.primaryDown) return answer(503, 'Service Unavailable');

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type Request, type Response, type Router } from 'express';
 import { readBody } from './body.js';
+import type { WireFaults } from './faults.js';
 import type { SandboxInbox, SandboxMessage } from './inbox.js';
 
 export interface SipgateSandboxOptions {
@@ -35,7 +36,11 @@ export interface SipgateSandbox {
   /** The current faults; assign to change them. */
   faults: SipgateFaults;
   /** Requests the sandbox received, valid or not (method, path, status answered). */
-  readonly requests: Array<{ method: string; path: string; status: number | 'dropped' | 'pending' }>;
+  readonly requests: Array<{
+    method: string;
+    path: string;
+    status: number | 'dropped' | 'faulted' | 'pending';
+  }>;
   /** The texts sipgate accepted, oldest first. */
   readonly messages: readonly SandboxMessage[];
   /** Resolves with the newest text to `to`, waiting for one to arrive if there is none yet. */
@@ -50,6 +55,7 @@ export function createSipgateSandbox(
   baseUrl: string,
   inbox: SandboxInbox,
   options: SipgateSandboxOptions = {},
+  wire?: WireFaults,
 ): { router: Router; control: SipgateSandbox } {
   const tokenId = options.tokenId ?? 'token-SANDBX';
   const token = options.token ?? randomUUID();
@@ -95,6 +101,8 @@ export function createSipgateSandbox(
       req.socket.destroy();
       return;
     }
+    if (wire?.serve('sipgate.send', req, res, 'application/json', { hasBody: false }))
+      return void (logged.status = 'faulted');
     if (req.method !== 'POST') return answer(res, 405, 'Method not allowed');
     const authorization = req.get('authorization') ?? '';
     if (authorization !== basic && !bearers.has(authorization)) return answer(res, 401, 'Unauthorized');

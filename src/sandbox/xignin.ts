@@ -1,4 +1,5 @@
 import { createHash, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { SandboxOperation, WireFaults } from './faults.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type Request, type Response, type Router } from 'express';
 import {
@@ -132,9 +133,19 @@ interface SigningKey {
   publicJwk: JWK;
 }
 
+const XIGNIN_OPERATIONS: Record<string, SandboxOperation | undefined> = {
+  'GET /.well-known/openid-configuration': 'xignin.discovery',
+  'GET /openid/jwks': 'xignin.jwks',
+  'POST /openid/token': 'xignin.token',
+  'GET /openid/user': 'xignin.userinfo',
+  'POST /api/push/authenticate': 'xignin.push',
+  'POST /api/push/authenticate/status': 'xignin.pushStatus',
+};
+
 /** An OpenID provider of our own with XignIn's paths, QR login, JS-login script and push API. */
 export async function createXignInSandbox(
   baseUrl: string,
+  wire?: WireFaults,
 ): Promise<{ router: Router; control: XignInSandbox }> {
   const issuer = `${baseUrl}/xignin`;
   const clients = new Map<string, XignInClientRegistration>();
@@ -316,10 +327,12 @@ export async function createXignInSandbox(
   }
 
   const router = express.Router();
-  router.use(async (req, _res, next) => {
+  router.use(async (req, res, next) => {
     const name = req.path.split('/').filter(Boolean).join('/') || 'root';
     hits[name] = (hits[name] ?? 0) + 1;
     if (control.faults.latencyMs) await sleep(control.faults.latencyMs);
+    const operation = XIGNIN_OPERATIONS[`${req.method} ${req.path}`];
+    if (operation && wire?.serve(operation, req, res, 'application/json; charset=utf-8')) return;
     next();
   });
 

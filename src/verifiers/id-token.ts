@@ -232,6 +232,8 @@ export class IdTokenVerifier {
 }
 
 function translate(err: unknown, fallback?: string): Error {
+  // Our JWKS fetch already named the vendor's fault.
+  if (err instanceof VendorError) return err;
   if (
     err instanceof joseErrors.JWKSTimeout ||
     (err instanceof joseErrors.JOSEError && err.code === 'ERR_JWKS_INVALID')
