@@ -71,12 +71,13 @@ function requireSandbox(sandbox) {
 }
 
 function smsSender(sandbox) {
-  const { SIPGATE_TOKEN_ID, SIPGATE_TOKEN, SIPGATE_SMS_ID } = process.env;
+  const { SIPGATE_TOKEN_ID, SIPGATE_TOKEN, SIPGATE_SMS_ID, SIPGATE_BASE_URL } = process.env;
   if (SIPGATE_TOKEN_ID && SIPGATE_TOKEN) {
     return new SipgateSmsSender({
       tokenId: SIPGATE_TOKEN_ID,
       token: SIPGATE_TOKEN,
       smsId: SIPGATE_SMS_ID ?? 's0',
+      ...(SIPGATE_BASE_URL ? { baseUrl: SIPGATE_BASE_URL } : {}),
     });
   }
   return new SipgateSmsSender(requireSandbox(sandbox).sipgate.credentials);
@@ -88,6 +89,8 @@ function smsSender(sandbox) {
  *   xTokenSecret?: string | Uint8Array,
  *   scryptCost?: number,
  *   store?: import('passport-factors').Store,
+ *   sessionStore?: import('express-session').Store,
+ *   otpSecret?: string | Uint8Array,
  *   secsignPollIntervalMs?: number,
  *   publicUrl?: string,
  * }} [options]
@@ -118,22 +121,27 @@ export async function createExampleApp(options = {}) {
   const smsOtp = new SmsOtpStrategy({
     sender: smsSender(options.sandbox),
     store,
+    // Instances sharing a store must agree on the code hashes (required with RedisStore).
+    ...(options.otpSecret ? { secret: options.otpSecret } : {}),
     getPhoneNumber: (user) => user.phone,
     serviceName: 'passport-factors demo',
   });
   passport.use(smsOtp);
 
   // --- SecSign ID push login ---
-  // SECSIGN_USE_VENDOR=1 talks to SecSign's own servers; otherwise the sandbox.
+  // SECSIGN_SERVER_URLS (comma-separated) names the servers, SECSIGN_USE_VENDOR=1 uses SecSign's
+  // own; otherwise the sandbox.
   const secsign = new SecSignStrategy(
     {
       serviceName: 'passport-factors demo',
       serviceAddress: 'http://localhost',
       store,
       pollIntervalMs: options.secsignPollIntervalMs,
-      ...(process.env.SECSIGN_USE_VENDOR === '1'
-        ? {}
-        : { serverUrls: requireSandbox(options.sandbox).secsign.serverUrls }),
+      ...(process.env.SECSIGN_SERVER_URLS
+        ? { serverUrls: process.env.SECSIGN_SERVER_URLS.split(',') }
+        : process.env.SECSIGN_USE_VENDOR === '1'
+          ? {}
+          : { serverUrls: requireSandbox(options.sandbox).secsign.serverUrls }),
     },
     (secsignId) => users.findBySecSignId(secsignId) ?? false,
   );
@@ -142,16 +150,23 @@ export async function createExampleApp(options = {}) {
   // --- XignIn: OpenID Connect with encrypted + signed id_tokens ---
   const publicUrl = (options.publicUrl ?? `http://localhost:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
   const xigninSettings = xigninClient(options.sandbox, `${publicUrl}/xignin/callback`);
-  const xignin = new XignInStrategy(xigninSettings, (claims) => users.findByXignInSub(claims.sub) ?? false);
+  const xignin = new XignInStrategy(
+    { ...xigninSettings, store },
+    (claims) => users.findByXignInSub(claims.sub) ?? false,
+  );
   passport.use(xignin);
   const managerOrigin = new URL(xigninSettings.managerUrl).origin;
 
   // --- Lastwall RISC: a risk check after the password, stepping up when it looks risky ---
   // LASTWALL_TOKEN and LASTWALL_SECRET switch to the real service; otherwise the sandbox.
-  const { LASTWALL_TOKEN, LASTWALL_SECRET } = process.env;
+  const { LASTWALL_TOKEN, LASTWALL_SECRET, LASTWALL_BASE_URL } = process.env;
   const risc = new RiscStrategy({
     ...(LASTWALL_TOKEN && LASTWALL_SECRET
-      ? { token: LASTWALL_TOKEN, secret: LASTWALL_SECRET }
+      ? {
+          token: LASTWALL_TOKEN,
+          secret: LASTWALL_SECRET,
+          ...(LASTWALL_BASE_URL ? { baseUrl: LASTWALL_BASE_URL } : {}),
+        }
       : requireSandbox(options.sandbox).lastwall.credentials),
     store,
   });
@@ -178,6 +193,7 @@ export async function createExampleApp(options = {}) {
       resave: false,
       saveUninitialized: false,
       cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto' },
+      ...(options.sessionStore ? { store: options.sessionStore } : {}),
     }),
   );
   app.use(passport.initialize());

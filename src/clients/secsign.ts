@@ -137,11 +137,19 @@ export class SecSignClient {
   /** `ReqGetAuthSessionState`. An unknown state number is an error, never "pending". */
   async getAuthSessionState(session: SecSignSessionRef): Promise<SecSignState> {
     // A read: safe to ask the fallback whatever happened on the primary.
-    const { authsessionstate } = await this.call(
+    const { authsessionstate, authsessionid } = await this.call(
       'ReqGetAuthSessionState',
       sessionParams(session),
       'on-any-fault',
     );
+    // SecSign echoes the session it answers for: a state for another session (or none) decides nothing.
+    if (authsessionid !== session.authSessionId) {
+      throw new VendorError(
+        VENDOR,
+        'ERR_SECSIGN_SESSION_MISMATCH',
+        'SecSign answered the state of another auth session: refused.',
+      );
+    }
     const state = Number(authsessionstate);
     if (authsessionstate === undefined || !/^\d+$/.test(authsessionstate) || !isSecSignState(state)) {
       throw new VendorError(
@@ -232,10 +240,11 @@ function sessionParams(session: SecSignSessionRef): Record<string, string> {
 /** Trimmed and lower-cased, as every vendor library sends it. Throws `TypeError` for an unusable id. */
 export function normalizeSecSignId(input: unknown): string {
   const id = typeof input === 'string' ? input.trim().toLowerCase() : '';
+  // SecSign echoes the ID unencoded in its `key=value&…` answer: an "&" there would break the answer.
   // eslint-disable-next-line no-control-regex
-  if (id === '' || id.length > MAX_SECSIGN_ID_LENGTH || /[\u0000-\u001f\u007f]/.test(id)) {
+  if (id === '' || id.length > MAX_SECSIGN_ID_LENGTH || /[\u0000-\u001f\u007f&]/.test(id)) {
     throw new TypeError(
-      'A SecSign ID must be a non-empty string of at most 255 characters without control characters.',
+      'A SecSign ID must be a non-empty string of at most 255 characters without control characters or "&".',
     );
   }
   return id;
