@@ -91,6 +91,7 @@ function smsSender(sandbox) {
  *   store?: import('passport-factors').Store,
  *   sessionStore?: import('express-session').Store,
  *   otpSecret?: string | Uint8Array,
+ *   xigninTransactionTtlSec?: number,
  *   secsignPollIntervalMs?: number,
  *   publicUrl?: string,
  * }} [options]
@@ -151,7 +152,11 @@ export async function createExampleApp(options = {}) {
   const publicUrl = (options.publicUrl ?? `http://localhost:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
   const xigninSettings = xigninClient(options.sandbox, `${publicUrl}/xignin/callback`);
   const xignin = new XignInStrategy(
-    { ...xigninSettings, store },
+    {
+      ...xigninSettings,
+      store,
+      ...(options.xigninTransactionTtlSec ? { transactionTtlSec: options.xigninTransactionTtlSec } : {}),
+    },
     (claims) => users.findByXignInSub(claims.sub) ?? false,
   );
   passport.use(xignin);
