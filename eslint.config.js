@@ -3,7 +3,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'bench/results/', 'example-app/public/vendor/'] },
+  { ignores: ['dist/', 'docs/api/', 'node_modules/', 'bench/results/', 'example-app/public/vendor/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

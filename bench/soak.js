@@ -103,7 +103,8 @@ function run(duration) {
 }
 
 // Warm up (JIT, pools, limiter keys), then measure from a settled heap.
-await run(Math.min(10, Math.max(2, Math.floor(seconds / 4))));
+// At least the transaction lifetime plus a sweep, so the store is at its steady size before measuring.
+await run(Math.min(15, Math.max(TRANSACTION_TTL_SEC + 2, Math.floor(seconds / 4))));
 const start = memory();
 const half = Math.max(1, Math.floor(seconds / 2));
 const first = await run(half);

@@ -16,11 +16,11 @@ export interface SmsSender {
 }
 
 export interface SipgateSmsSenderOptions extends PhoneNumberRules {
-  /** Personal access token id, `token-` and six letters or digits. Give it with `token`. */
+  /** Personal access token id, `token-` and six letters or digits. Give it with `token` (required unless `accessToken` is given). */
   tokenId?: string;
-  /** Personal access token (a UUID) with the `sessions:sms:write` scope. */
+  /** Personal access token (a UUID) with the `sessions:sms:write` scope (required with `tokenId`). */
   token?: string;
-  /** OAuth access token, or a function that returns a current one (called per send). Instead of tokenId/token. */
+  /** OAuth access token, or a function that returns a current one (called per send). Instead of tokenId/token (default none). */
   accessToken?: string | (() => string | Promise<string>);
   /** The SMS extension id, `s0`, `s1`, … (default `'s0'`). */
   smsId?: string;
@@ -33,7 +33,7 @@ export interface SipgateSmsSenderOptions extends PhoneNumberRules {
 }
 
 export interface SendSmsOptions {
-  /** Deliver later: a time in the future, at most 30 days ahead (sipgate's limit). */
+  /** Deliver later: a time in the future, at most 30 days ahead (sipgate's limit). Default: now. */
   sendAt?: Date;
 }
 

@@ -22,12 +22,13 @@ export interface XignInEndpoints {
 export interface XignInClientOptions {
   /** The XignIn Manager URL; it is the issuer, and discovery's `issuer` must equal it exactly. */
   managerUrl: string;
+  /** Our client id at XignIn. Required. */
   clientId: string;
   /** Required for `client_secret_basic`, `client_secret_post` and push login. */
   clientSecret?: string;
   /** Default `'client_secret_basic'`. */
   tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
-  /** For `private_key_jwt`: the key the client assertion is signed with. */
+  /** For `private_key_jwt`: the key the client assertion is signed with (required with that method, default none). */
   clientAssertionKey?: {
     key: KeyObject | string | JWK;
     alg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA';

@@ -36,11 +36,11 @@ export interface SandboxOptions {
   port?: number;
   /** Address to listen on (default `'127.0.0.1'`: the sandbox is never reachable from elsewhere). */
   host?: string;
-  /** sipgate.io's SMS API, mounted at `/sipgate/v2`. */
+  /** sipgate.io's SMS API, mounted at `/sipgate/v2` (default: the defaults of `SipgateSandboxOptions`). */
   sipgate?: SipgateSandboxOptions;
-  /** SecSign ID's API, mounted at `/secsign` (primary) and `/secsign2` (fallback). */
+  /** SecSign ID's API, mounted at `/secsign` (primary) and `/secsign2` (fallback); default: the defaults of `SecSignSandboxOptions`. */
   secsign?: SecSignSandboxOptions;
-  /** Relying parties registered at the XignIn manager (mounted at `/xignin`); more with `xignin.registerClient`. */
+  /** Relying parties registered at the XignIn manager (mounted at `/xignin`; default none); more with `xignin.registerClient`. */
   xignin?: { clients?: XignInClientRegistration[] };
 }
 

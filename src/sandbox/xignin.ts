@@ -89,6 +89,12 @@ export interface XignInSandbox {
   readonly issuer: string;
   readonly users: Record<string, XignInUser>;
   faults: XignInFaults;
+  /**
+   * Mint each id_token when the phone approves, not when the token endpoint is called (default
+   * false). A provider that signs ahead answers its token endpoint faster, so a benchmark measures
+   * the relying party; `faults.idToken` then applies at approval.
+   */
+  mintAtApproval: boolean;
   registerClient(client: XignInClientRegistration): void;
   /** Replaces both signing keys; tokens then name a kid the client has not seen. */
   rotateKeys(): Promise<void>;
@@ -124,6 +130,8 @@ interface IssuedCode {
   sub: string;
   expiresAt: number;
   used: boolean;
+  /** Minted at approval when `mintAtApproval` is on. */
+  idToken?: Promise<string>;
 }
 
 interface SigningKey {
@@ -175,6 +183,9 @@ export async function createXignInSandbox(
       return;
     }
     const code = randomBytes(24).toString('base64url');
+    const idToken = control.mintAtApproval ? mintIdToken(login.clientId, user, login.nonce) : undefined;
+    // Awaited at the token endpoint; a code never redeemed must not leave an unhandled rejection.
+    idToken?.catch(() => undefined);
     codes.set(code, {
       clientId: login.clientId,
       redirectUri: login.redirectUri,
@@ -183,6 +194,7 @@ export async function createXignInSandbox(
       sub: user.sub,
       expiresAt: Date.now() + 60_000,
       used: false,
+      ...(idToken ? { idToken } : {}),
     });
     login.result = { code };
   };
@@ -191,6 +203,7 @@ export async function createXignInSandbox(
     issuer,
     users,
     faults: {},
+    mintAtApproval: false,
     hits,
     registerClient: (client) => clients.set(client.clientId, client),
     rotateKeys: async () => {
@@ -487,7 +500,7 @@ export async function createXignInSandbox(
       access_token: accessToken,
       token_type: 'Bearer',
       expires_in: 300,
-      id_token: await mintIdToken(client.clientId, user, issued.nonce),
+      id_token: await (issued.idToken ?? mintIdToken(client.clientId, user, issued.nonce)),
     });
   });
 

@@ -31,7 +31,7 @@ export interface RiscStrategyOptions extends LastwallClientOptions {
   getUserId?: (user: User) => string;
   /** Used snapshot ids, so each is accepted once (default: a new `MemoryStore`). */
   store?: Store;
-  /** A client to use instead of one built from these options. */
+  /** A client to use instead of one built from these options (default: one built from them). */
   client?: LastwallClient;
   /** Pass `req` as the verify function's first argument (default `false`). */
   passReqToCallback?: boolean;

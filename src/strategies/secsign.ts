@@ -45,7 +45,7 @@ export interface SecSignStrategyOptions {
   serverUrls?: string[];
   /** Per-request deadline for SecSign, in ms (default 15000). */
   timeoutMs?: number;
-  /** A client to use instead of one built from `serverUrls`/`timeoutMs`. */
+  /** A client to use instead of one built from `serverUrls`/`timeoutMs` (default: one built from them). */
   client?: SecSignClient;
   /** What the page is told to poll at, in ms (default 3700, as the vendor's plugin polls). */
   pollIntervalMs?: number;
@@ -63,7 +63,7 @@ export interface SecSignStrategyOptions {
   maxStatusPerMinute?: number;
   /** The body field holding the SecSign ID in `start()` (default `'secsignid'`). */
   idField?: string;
-  /** Audit hook. Errors it throws are ignored. */
+  /** Audit hook (default none). Errors it throws are ignored. */
   onEvent?: (event: SecSignEvent) => void;
   /** Pass `req` as the verify function's first argument (default `false`). */
   passReqToCallback?: boolean;

@@ -104,7 +104,7 @@ export interface SmsOtpStrategyOptions extends PhoneNumberRules {
    * express-session or another session middleware is needed). Not with `identify`.
    */
   getSessionId?: (req: Request) => string | undefined;
-  /** Audit hook: sent, send_failed, verified, failed, locked, throttled. Errors it throws are ignored. */
+  /** Audit hook (default none): sent, send_failed, verified, failed, locked, throttled. Errors it throws are ignored. */
   onEvent?: (event: SmsOtpEvent) => void;
   /** Pass `req` as the verify function's first argument (default `false`). */
   passReqToCallback?: boolean;

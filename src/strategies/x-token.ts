@@ -102,6 +102,9 @@ export class XTokenStrategy extends FactorStrategy {
       throw new AuthenticationFailure('missing_credentials', 'An X-Token is required. Log in first.', 401);
     }
     const payload = await this.tokens.verify(token);
+    // The renewal is signed while verify looks the user up; it is sent only if the user is found.
+    const renewing = this.tokens.renew(payload);
+    renewing.catch(() => undefined);
     const { user, info } = await invokeVerify<User>(
       this.verify,
       this.passReqToCallback ? [req, payload] : [payload],
@@ -113,7 +116,7 @@ export class XTokenStrategy extends FactorStrategy {
         401,
       );
     }
-    const renewed = await this.tokens.renew(payload);
+    const renewed = await renewing;
     setHeaders(req, tokenHeaders(renewed.token));
     return { action: 'success', user, info: successInfo(info, authInfo(renewed)) };
   }

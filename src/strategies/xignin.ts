@@ -34,9 +34,9 @@ const MAX_TRANSACTIONS = 10;
 export interface XignInStrategyOptions extends Omit<XignInClientOptions, 'endpoints'> {
   /** Where XignIn sends the browser back (and the redirectUri the JS-login script is given). Required. */
   redirectUri: string;
-  /** Endpoint overrides; each replaces what discovery says. */
+  /** Endpoint overrides; each replaces what discovery says (default: discovery's). */
   endpoints?: XignInClientOptions['endpoints'];
-  /** Our private keys for encrypted id_tokens (PKCS#8 PEM, JWK or KeyObject; chosen by `kid`). */
+  /** Our private keys for encrypted id_tokens (PKCS#8 PEM, JWK or KeyObject; chosen by `kid`). Default none; required with `idTokenEncryption`. */
   decryptionKeys?: DecryptionKeyInput[];
   /** When set, id_tokens MUST be encrypted with these algorithms; a plain one is refused. */
   idTokenEncryption?: IdTokenEncryption;

@@ -10,6 +10,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { AuthenticationFailure, ConfigurationError, VendorError } from '../errors.js';
+import { CryptoKeyCache } from '../internal/crypto-keys.js';
 
 const OWNER = 'IdTokenVerifier';
 
@@ -48,7 +49,7 @@ export interface IdTokenVerifierOptions {
   signingAlgs?: IdTokenSigningAlg[];
   /** When set, id_tokens MUST be encrypted (a plain JWS is refused). */
   encryption?: IdTokenEncryption;
-  /** Our private keys for decryption, chosen by `kid` when the JWE names one. */
+  /** Our private keys for decryption, chosen by `kid` when the JWE names one (default none; required with `encryption`). */
   decryptionKeys?: DecryptionKeyInput[];
   /** Clock skew allowed for `exp`/`iat`, in seconds (default 30). */
   clockToleranceSec?: number;
@@ -114,6 +115,8 @@ export class IdTokenVerifier {
   private readonly maxTokenAgeSec: number;
   private readonly trustedAudiences: ReadonlySet<string>;
   private readonly maxLength: number;
+
+  private readonly cryptoKeys = new CryptoKeyCache();
 
   constructor(options: IdTokenVerifierOptions) {
     this.options = { issuer: options.issuer, clientId: options.clientId, jwks: options.jwks };
@@ -200,29 +203,36 @@ export class IdTokenVerifier {
     return payload as JWTPayload & { sub: string; iss: string };
   }
 
-  private async decrypt(token: string): Promise<string> {
+  /** The keys a JWE may be for: by its `kid` when it names one (read from the header only with several keys). */
+  private candidateKeys(token: string): Array<{ kid: string | undefined; key: KeyObject }> {
+    // With one key, jose reads the header anyway and a wrong kid fails decryption just the same.
+    if (this.decryptionKeys.length === 1) return this.decryptionKeys;
     let header: CompactJWEHeaderParameters;
     try {
       header = decodeProtectedHeader(token) as CompactJWEHeaderParameters;
     } catch {
       throw invalid('its header cannot be read');
     }
-    const candidates =
-      header.kid === undefined
-        ? this.decryptionKeys
-        : this.decryptionKeys.filter((k) => k.kid === header.kid || k.kid === undefined);
+    return header.kid === undefined
+      ? this.decryptionKeys
+      : this.decryptionKeys.filter((k) => k.kid === header.kid || k.kid === undefined);
+  }
+
+  private async decrypt(token: string): Promise<string> {
+    const candidates = this.candidateKeys(token);
     if (candidates.length === 0) throw invalid('it is encrypted to a key we do not have');
     let lastError: unknown;
     for (const { key } of candidates) {
       try {
-        const { plaintext } = await compactDecrypt(token, key, {
+        // The header's alg is checked against the allowlist before this key function runs.
+        const { plaintext } = await compactDecrypt(token, (h) => this.cryptoKeys.forAlgorithm(key, h.alg), {
           keyManagementAlgorithms: this.encryption!.keyManagement as never,
           contentEncryptionAlgorithms: this.encryption!.content as never,
           // J-ZIP: no compressed plaintext at all (an id_token needs none). J-P2C: PBES2 is never in
           // the allowlist above, so a huge p2c is refused before any key derivation.
           maxDecompressedLength: 0,
         });
-        return new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
+        return STRICT_UTF8.decode(plaintext);
       } catch (err) {
         lastError = err;
       }
@@ -230,6 +240,8 @@ export class IdTokenVerifier {
     throw translate(lastError, 'it cannot be decrypted');
   }
 }
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 function translate(err: unknown, fallback?: string): Error {
   // Our JWKS fetch already named the vendor's fault.

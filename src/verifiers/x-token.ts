@@ -1,4 +1,11 @@
-import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  randomBytes,
+  type KeyObject,
+  type webcrypto,
+} from 'node:crypto';
 import {
   SignJWT,
   errors as joseErrors,
@@ -8,6 +15,7 @@ import {
   type JWTPayload,
 } from 'jose';
 import { AuthenticationFailure, ConfigurationError } from '../errors.js';
+import { CryptoKeyCache } from '../internal/crypto-keys.js';
 import { positiveIntegerOption, stringOption } from '../internal/options.js';
 import { MemoryStore } from '../stores/memory.js';
 import type { Store } from '../stores/store.js';
@@ -28,12 +36,13 @@ export type XTokenKey =
 export interface XTokenOptions {
   /**
    * An HS256 secret of at least 32 bytes (a string counts its UTF-8 bytes). Shorthand for one
-   * key without `kid`. Give either `secret` or `keys`.
+   * key without `kid`. Give either `secret` or `keys` (one of them is required).
    */
   secret?: string | Uint8Array | KeyObject;
   /**
    * Keys for rotation: the FIRST signs new tokens and must hold a secret or private key; all
    * verify tokens whose header names their `kid`. Remove a key to reject every token it signed.
+   * Required unless `secret` is given.
    */
   keys?: XTokenKey[];
   /** Seconds a token stays valid without use (default 1800 = 30 min); each renewal restarts it. */
@@ -106,6 +115,7 @@ export class XTokenManager {
   readonly absoluteTtlSec: number;
   readonly store: Store;
   readonly #keys: readonly ResolvedKey[];
+  readonly #cryptoKeys = new CryptoKeyCache();
   readonly #signingKey: ResolvedKey;
   readonly #algorithms: string[];
   readonly #issuer: string;
@@ -206,17 +216,17 @@ export class XTokenManager {
       .setIssuedAt(now)
       .setExpirationTime(exp);
     if (this.#audience !== undefined) jwt.setAudience(this.#audience);
-    const token = await jwt.sign(key.signKey!);
+    const token = await jwt.sign(await this.#cryptoKeys.forAlgorithm(key.signKey!, key.alg));
     const payload: XTokenPayload = { ...claims, iss: this.#issuer, iat: now, exp, jti };
     if (this.#audience !== undefined) payload.aud = this.#audience;
     return { token, payload, absoluteExpiresAt };
   }
 
-  #verificationKey(header: JWTHeaderParameters): KeyObject {
+  #verificationKey(header: JWTHeaderParameters): Promise<webcrypto.CryptoKey> {
     // A key answers only for its own algorithm, so a token cannot pair one key with another alg.
     const key = this.#keys.find((candidate) => candidate.kid === header.kid && candidate.alg === header.alg);
     if (!key) throw new joseErrors.JWKSNoMatchingKey();
-    return key.verifyKey;
+    return this.#cryptoKeys.forAlgorithm(key.verifyKey, key.alg);
   }
 }
 

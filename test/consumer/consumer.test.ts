@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+
+const exec = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('./fixture/', import.meta.url));
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+/**
+ * The package as users get it: `npm pack`, installed into a fresh project from the tarball (its
+ * dependencies from the registry), then loaded, type-checked and run there, far from this repo.
+ */
+describe('the packed tarball, installed into a fresh project', function () {
+  this.timeout(600_000);
+  let project = '';
+  let packed: { filename: string; files: Array<{ path: string }> };
+
+  const run = async (file: string, args: string[] = []) => {
+    const { stdout } = await exec(file, args, { cwd: project, env: { ...process.env, NODE_OPTIONS: '' } });
+    return stdout.trim();
+  };
+
+  before(async () => {
+    if (!existsSync(join(ROOT, 'dist/index.js')))
+      throw new Error('dist/ is missing: run `npm run build` first.');
+    project = mkdtempSync(join(tmpdir(), 'pf-consumer-'));
+    const { stdout } = await exec(NPM, ['pack', '--json', '--pack-destination', project], { cwd: ROOT });
+    packed = (JSON.parse(stdout) as Array<typeof packed>)[0]!;
+    writeFileSync(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'pf-consumer', private: true, type: 'module' }, null, 2),
+    );
+    cpSync(FIXTURE, project, { recursive: true });
+    await exec(
+      NPM,
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        join(project, packed.filename),
+        'express@^5',
+        'express4@npm:express@^4',
+        'express-session@^1',
+        'passport@^0.7',
+        'typescript@~5.9',
+        '@types/node@^20',
+        '@types/express-session@^1',
+      ],
+      { cwd: project },
+    );
+  });
+  after(() => {
+    if (project) rmSync(project, { recursive: true, force: true });
+  });
+
+  it('npm pack holds only what users need: dist (code and types), README, LICENSE, package.json', () => {
+    const paths = packed.files.map((f) => f.path);
+    const strays = paths.filter((p) => !/^(dist\/.+\.(js|d\.ts)|README\.md|LICENSE|package\.json)$/.test(p));
+    expect(strays, 'files that should not ship').to.deep.equal([]);
+    for (const needed of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/sandbox/index.js',
+      'dist/sandbox/index.d.ts',
+    ])
+      expect(paths).to.include(needed);
+  });
+
+  it('imports every public entry (ESM)', async () => {
+    expect(await run(process.execPath, ['entries.mjs'])).to.match(/^import ok: \d+ exports, sandbox \d+$/);
+  });
+
+  it('requires every public entry (CommonJS, through require(esm))', async () => {
+    expect(await run(process.execPath, ['entries.cjs'])).to.match(/^require ok: \d+ exports, sandbox \d+$/);
+  });
+
+  it('a TypeScript consumer using every strategy’s options and verify signatures type-checks under strict', async () => {
+    await run(process.execPath, [join(project, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
+  });
+
+  it('Express 4: password, then an SMS code from the sandbox, logs in', async () => {
+    expect(await run(process.execPath, ['express4-sms.mjs'])).to.match(/^express 4\.\d+\.\d+ sms ok$/);
+  });
+
+  it('Express 5: a SecSign ID push login against the sandbox logs in', async () => {
+    expect(await run(process.execPath, ['express5-secsign.mjs'])).to.match(
+      /^express 5\.\d+\.\d+ secsign ok$/,
+    );
+  });
+});
