@@ -53,15 +53,30 @@ const encryption = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const encJwk = { ...encryption.publicKey.export({ format: 'jwk' }), kid: 'bench-enc', use: 'enc' };
 const clientSecret = randomBytes(24).toString('base64url');
 
-const ours = sessionApp();
-const oursOidc = await listen(ours.app);
-sandbox.xignin.registerClient({
-  clientId: 'bench-ours',
-  clientSecret,
-  redirectUris: [`${oursOidc.url}/callback`],
-  idTokenEncryptedResponseAlg: 'ECDH-ES+A256KW',
-  jwks: [encJwk],
-});
+/** A relying party's app, registered at the sandbox manager with the same keys as the other. */
+async function relyingParty(clientId) {
+  const { app, passport } = sessionApp();
+  const listening = await listen(app);
+  sandbox.xignin.registerClient({
+    clientId,
+    clientSecret,
+    redirectUris: [`${listening.url}/callback`],
+    idTokenEncryptedResponseAlg: 'ECDH-ES+A256KW',
+    jwks: [encJwk],
+  });
+  return { app, passport, url: listening.url };
+}
+/** Both sides answer the callback the same way: 200 with the user's id, or 401. */
+function callbackRoute(passport, strategy) {
+  return (req, res, next) =>
+    passport.authenticate(strategy, { session: false }, (err, user) => {
+      if (err) return next(err);
+      res.status(user ? 200 : 401).json({ user: user ? user.id : null });
+    })(req, res, next);
+}
+
+const ours = await relyingParty('bench-ours');
+const oursOidc = ours;
 const xignin = new XignInStrategy(
   {
     managerUrl: sandbox.xignin.issuer,
@@ -75,22 +90,10 @@ const xignin = new XignInStrategy(
 );
 ours.passport.use(xignin);
 ours.app.get('/login', ours.passport.authenticate('xignin', { session: false }));
-ours.app.get('/callback', (req, res, next) =>
-  ours.passport.authenticate('xignin', { session: false }, (err, user) => {
-    if (err) return next(err);
-    res.status(user ? 200 : 401).json({ user: user ? user.id : null });
-  })(req, res, next),
-);
+ours.app.get('/callback', callbackRoute(ours.passport, 'xignin'));
 
-const base = sessionApp();
-const baseOidc = await listen(base.app);
-sandbox.xignin.registerClient({
-  clientId: 'bench-openid-client',
-  clientSecret,
-  redirectUris: [`${baseOidc.url}/callback`],
-  idTokenEncryptedResponseAlg: 'ECDH-ES+A256KW',
-  jwks: [encJwk],
-});
+const base = await relyingParty('bench-openid-client');
+const baseOidc = base;
 const config = await oidc.discovery(
   new URL(sandbox.xignin.issuer),
   'bench-openid-client',
@@ -119,12 +122,7 @@ base.passport.use(
   ),
 );
 base.app.get('/login', base.passport.authenticate('oidc', { session: false }));
-base.app.get('/callback', (req, res, next) =>
-  base.passport.authenticate('oidc', { session: false }, (err, user) => {
-    if (err) return next(err);
-    res.status(user ? 200 : 401).json({ user: user ? user.id : null });
-  })(req, res, next),
-);
+base.app.get('/callback', callbackRoute(base.passport, 'oidc'));
 
 // --- B-XTOK: a route behind a rolling X-Token, behind passport-jwt, and with no check at all ---
 const xTokenSecret = randomBytes(32);
