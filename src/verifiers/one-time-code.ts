@@ -221,12 +221,12 @@ function digestsEqual(left: Buffer, right: Buffer): boolean {
 }
 
 function parseRecord(raw: string): ChallengeRecord | undefined {
+  // A record we cannot read (an older format included) is treated as no record.
   const dot = raw.indexOf('.');
+  if (dot < 1) return undefined;
   const expiresAt = Number.parseInt(raw.slice(0, dot), 36);
   const packed = Buffer.from(raw.slice(dot + 1), 'base64url');
-  // A record we cannot read is treated as no record.
-  if (dot < 1 || !Number.isSafeInteger(expiresAt) || packed.length !== NONCE_BYTES + 2 * MAC_BYTES)
-    return undefined;
+  if (!Number.isSafeInteger(expiresAt) || packed.length !== NONCE_BYTES + 2 * MAC_BYTES) return undefined;
   return {
     nonce: packed.subarray(0, NONCE_BYTES).toString('base64url'),
     codeMac: packed.subarray(NONCE_BYTES, NONCE_BYTES + MAC_BYTES),

@@ -20,6 +20,20 @@ describe('OneTimeCodes (the passport-free verifier)', () => {
     expect((await failureOf(codes.redeem('u1', 'session-a', code))).code).to.equal('no_pending_challenge');
   });
 
+  it('a record it cannot read (the older JSON format, or corrupted) counts as no pending code', async () => {
+    const { code } = await codes.issue('u1', 'session-a');
+    const key = codes.challengeKeyFor('u1');
+    const packed = (await store.get(key))!;
+    for (const unreadable of [
+      JSON.stringify({ n: 'x', h: 'y', b: 'z', x: Date.now() + 60_000 }),
+      packed.slice(0, -4),
+      `.${packed.split('.')[1]}`,
+    ]) {
+      await store.set(key, unreadable, 60_000);
+      expect((await failureOf(codes.redeem('u1', 'session-a', code))).code).to.equal('no_pending_challenge');
+    }
+  });
+
   it('S4: of 20 concurrent redemptions of the right code exactly one resolves', async () => {
     const { code } = await codes.issue('u1', 'session-a');
     const outcomes = await Promise.allSettled(
