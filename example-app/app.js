@@ -8,6 +8,7 @@ import { Passport } from 'passport';
 import {
   BasicLoginStrategy,
   MemoryStore,
+  PartialLogin,
   RiscStrategy,
   RiskStepUp,
   SecSignStrategy,
@@ -176,7 +177,18 @@ export async function createExampleApp(options = {}) {
     store,
   });
   passport.use(risc);
-  const stepUp = new RiskStepUp({ passport, risc });
+  // Partial logins: a browser that finished the password step is NOT logged in (req.user stays
+  // unset) until its journey's factors are done. Each card of the demo is its own policy.
+  const riskLogin = new PartialLogin({ passport, name: 'risk', requiredFactors: [['basic-login', 'risc']] });
+  const smsLogin = new PartialLogin({ passport, name: 'sms', requiredFactors: [['basic-login', 'sms-otp']] });
+  const pushLogin = new PartialLogin({ passport, name: 'push', requiredFactors: [['secsign'], ['xignin']] });
+  const stepUp = new RiskStepUp({
+    login: riskLogin,
+    risc,
+    store,
+    // The unlock link goes to the address on the account, never to one from the request.
+    getEmail: (user) => user.email,
+  });
   const riscOrigin = new URL(risc.client.baseUrl).origin;
 
   const app = express();
@@ -215,36 +227,13 @@ export async function createExampleApp(options = {}) {
     });
   });
 
-  // Password, then SMS code. The password logs the session in; the SMS step marks it as two-factor.
-  // The password step of the session-based flows: basic-login logs the session in.
-  const passwordLogin = (answer) => (req, res, next) => {
-    passport.authenticate('basic-login', (err, user, info, status) => {
-      if (err) return next(err);
-      // No WWW-Authenticate on this script-driven route: browsers would open their own dialog.
-      res.removeHeader('WWW-Authenticate');
-      if (!user) return res.status(status).json(info);
-      req.logIn(user, (loginErr) => (loginErr ? next(loginErr) : res.json(answer(user))));
-    })(req, res, next);
-  };
-  app.post(
-    '/sms/login',
-    passwordLogin((user) => ({ user: publicUser(user), next: 'sms' })),
-  );
-  app.post('/sms/send', smsOtp.send());
-  app.post('/sms/verify', (req, res, next) => {
-    passport.authenticate('sms-otp', (err, user, info, status) => {
-      if (err) return next(err);
-      if (!user) return res.status(status).json(info);
-      req.logIn(user, (loginErr) => {
-        if (loginErr) return next(loginErr);
-        req.session.secondFactor = 'sms-otp';
-        res.json({ user: publicUser(user), factors: ['password', 'sms-otp'] });
-      });
-    })(req, res, next);
-  });
-  app.get('/sms/me', (req, res) => {
-    if (!req.user) return res.status(401).json({ error: 'Not logged in.' });
-    res.json({ user: publicUser(req.user), twoFactor: req.session.secondFactor === 'sms-otp' });
+  // Password, then SMS code: the password step leaves a partial login; the code completes it.
+  const withName = { body: (outcome, user) => ({ ...outcome, user: publicUser(user) }) };
+  app.post('/sms/login', smsLogin.step('basic-login', withName));
+  app.post('/sms/send', smsLogin.pendingUser(), smsOtp.send());
+  app.post('/sms/verify', smsLogin.step('sms-otp', withName));
+  app.get('/sms/me', smsLogin.requireFactors('sms-otp'), (req, res) => {
+    res.json({ user: publicUser(req.user), factors: smsLogin.factors(req).map((done) => done.factor) });
   });
   app.post('/sms/logout', (req, res, next) =>
     req.logout((err) => (err ? next(err) : res.json({ success: true }))),
@@ -254,29 +243,23 @@ export async function createExampleApp(options = {}) {
   app.post('/secsign/start', secsign.start());
   app.get('/secsign/status', secsign.status());
   app.post('/secsign/cancel', secsign.cancel());
-  app.post('/secsign/complete', (req, res, next) => {
-    passport.authenticate('secsign', (err, user, info, status) => {
-      if (err) return next(err);
-      if (!user) return res.status(status).json(info);
-      req.logIn(user, (loginErr) =>
-        loginErr ? next(loginErr) : res.json({ user: publicUser(user), method: 'secsign' }),
-      );
-    })(req, res, next);
-  });
+  app.post('/secsign/complete', pushLogin.step('secsign', withName));
+  app.get('/secsign/me', pushLogin.requireFactors('secsign'), (req, res) =>
+    res.json({ user: publicUser(req.user), method: 'secsign' }),
+  );
 
   // XignIn: a redirect login, and the manager's QR script (JS-login) posting the code here.
   app.get('/xignin/login', passport.authenticate('xignin'));
   app.get('/xignin/js-config', xignin.jsLoginConfig());
   const xigninDone = (req, res, next, answer) =>
-    passport.authenticate('xignin', (err, user, info, status) => {
-      if (err) return next(err);
-      if (!user) return answer(status, { error: info.message, code: info.code });
-      req.logIn(user, (loginErr) => {
-        if (loginErr) return next(loginErr);
+    pushLogin.authenticate('xignin', req, res, next, (user, failure, info) => {
+      if (failure)
+        return answer(failure.status, { error: failure.challenge?.message, code: failure.challenge?.code });
+      pushLogin.record(req, user, 'xignin').then(() => {
         req.session.xignin = { mode: info.mode, claims: info.claims };
         answer(200, { user: publicUser(user), mode: info.mode, claims: info.claims });
-      });
-    })(req, res, next);
+      }, next);
+    });
   app.get('/xignin/callback', (req, res, next) =>
     xigninDone(req, res, next, (status, body) =>
       res.redirect(
@@ -289,17 +272,20 @@ export async function createExampleApp(options = {}) {
     xigninDone(req, res, next, (status, body) => res.status(status).json(body)),
   );
   app.get('/xignin/me', (req, res) => {
-    if (!req.user || !req.session.xignin)
+    if (!req.user || !req.session.xignin || !pushLogin.isComplete(req))
       return res.status(401).json({ error: 'Not logged in with XignIn.' });
     res.json({ user: publicUser(req.user), ...req.session.xignin });
   });
 
   // The main login: password → RISC check in the page → passed, or step up, or unlock by email.
-  app.post(
-    '/risk/login',
-    passwordLogin((user) => ({ user: publicUser(user), scriptUrl: risc.scriptUrl(user.id) })),
-  );
+  // Only a passed check (or a step-up after a risky one) logs the user in.
+  app.post('/risk/login', riskLogin.step('basic-login', withName));
+  app.get('/risk/script', riskLogin.pendingUser(), (req, res) => {
+    if (!req.user) return res.status(409).json({ error: 'Log in with your password first.' });
+    res.json({ scriptUrl: risc.scriptUrl(req.user.id) });
+  });
   app.post('/risk/check', stepUp.check());
+  app.post('/risk/step-up/sms/send', riskLogin.pendingUser(), smsOtp.send());
   app.post('/risk/step-up/sms', stepUp.completeWith('sms-otp'));
   app.post('/risk/step-up/secsign', stepUp.completeWith('secsign'));
   app.post('/risk/unlock', stepUp.sendUnlockEmail());

@@ -7,8 +7,8 @@ const scryptAsync = promisify(scrypt);
 const KEY_LENGTH = 32;
 
 /**
- * @typedef {{ id: string, username: string, name: string, phone?: string, secsignId?: string, xigninSub?: string }} DemoUser
- * @typedef {{ username: string, name: string, password: string, phone?: string, secsignId?: string, xigninSub?: string }} DemoUserSeed
+ * @typedef {{ id: string, username: string, name: string, email?: string, phone?: string, secsignId?: string, xigninSub?: string }} DemoUser
+ * @typedef {{ username: string, name: string, password: string, email?: string, phone?: string, secsignId?: string, xigninSub?: string }} DemoUserSeed
  */
 
 /**
@@ -30,6 +30,7 @@ export async function createUserDirectory(seeds, options = {}) {
       id: `u${index + 1}`,
       username: seed.username,
       name: seed.name,
+      ...(seed.email ? { email: seed.email } : {}),
       ...(seed.phone ? { phone: seed.phone } : {}),
       ...(seed.secsignId ? { secsignId: seed.secsignId } : {}),
       ...(seed.xigninSub ? { xigninSub: seed.xigninSub } : {}),
@@ -69,6 +70,7 @@ export const DEMO_USERS = [
     username: 'alice',
     name: 'Alice Example',
     password: 'correct horse battery staple',
+    email: 'alice@example.test',
     phone: '+4915790000001',
     secsignId: 'alice',
     xigninSub: 'xign-7f3a1c',
@@ -77,6 +79,7 @@ export const DEMO_USERS = [
     username: 'bob',
     name: 'Bob Example',
     password: 'pa:ss with a colon',
+    email: 'bob@example.test',
     phone: '+4915790000002',
     secsignId: 'bob',
     xigninSub: 'xign-92be44',

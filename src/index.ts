@@ -138,4 +138,18 @@ export {
   type RiscVerify,
   type RiscVerifyWithRequest,
 } from './strategies/risc.js';
-export { RiskStepUp, type RiskStepUpOptions } from './strategies/risk-step-up.js';
+export {
+  RiskStepUp,
+  type RiskStepUpEvent,
+  type RiskStepUpOptions,
+  type UnlockLimit,
+} from './strategies/risk-step-up.js';
+export {
+  PartialLogin,
+  type FactorRecord,
+  type JourneyPassport,
+  type PartialLoginEvent,
+  type PartialLoginOptions,
+  type StepOptions,
+  type StepOutcome,
+} from './journey/partial-login.js';

@@ -52,13 +52,14 @@ $('risk-login-form').addEventListener('submit', async (event) => {
     { Authorization: basicCredentials($('risk-username').value, $('risk-password').value) },
   );
   $('risk-password').value = '';
-  if (status !== 200) return show(body.message ?? 'Login failed.');
-  scriptUrl = body.scriptUrl;
+  if (status !== 200) return show(body.error ?? 'Login failed.');
+  // The password alone is a partial login: the risk check decides whether it becomes a login.
+  scriptUrl = (await (await fetch('/risk/script')).json()).scriptUrl;
   await check();
 });
 
 $('risk-sms-send').addEventListener('click', async () => {
-  const { status } = await post('/sms/send');
+  const { status } = await post('/risk/step-up/sms/send');
   if (status !== 202) return show('The code could not be sent. Try again in a moment.');
   $('risk-sms-form').hidden = false;
   show('We texted you a code.', true);

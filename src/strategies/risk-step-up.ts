@@ -1,200 +1,286 @@
-import { userIdOf } from '../internal/verify.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ConfigurationError, toError, type FailureChallenge } from '../errors.js';
-import {
-  readFailure,
-  sendJson,
-  type Handler,
-  type NextFunction,
-  type PassportLike,
-} from '../internal/http.js';
-import { sessionOf } from '../internal/session.js';
-import type { User } from '../internal/verify.js';
+import { sendJson, sendFailure, type Handler } from '../internal/http.js';
+import { auditHook, functionOption } from '../internal/options.js';
+import { consumeOrThrow } from '../internal/throttle.js';
+import { userIdOf, type User } from '../internal/verify.js';
+import { PartialLogin } from '../journey/partial-login.js';
+import { MemoryStore } from '../stores/memory.js';
+import type { Store } from '../stores/store.js';
+import { AuthenticationFailure } from '../errors.js';
 import type { RiscStrategy } from './risc.js';
 
 const OWNER = 'RiskStepUp';
-const SESSION_KEY = 'passport-factors:risk';
+/** This journey's data in the partial-login state: reset whenever a new journey starts. */
+const DATA_KEY = 'risk';
+
+/** A limit: `points` requests per `durationSec` seconds. */
+export interface UnlockLimit {
+  points: number;
+  durationSec: number;
+}
+
+/** Audit events of the step-up journey, for `onEvent`. Never carries credentials or addresses. */
+export type RiskStepUpEvent =
+  | { type: 'risk.passed'; userId: string; score: number | undefined }
+  | { type: 'risk.step_up_required'; userId: string; browserId: string }
+  | { type: 'risk.failed'; userId: string; browserId: string | undefined }
+  | { type: 'risk.stepped_up'; userId: string; browserId: string; factor: string }
+  | { type: 'risk.unlock_sent'; userId: string; browserId: string }
+  | { type: 'risk.unlock_refused'; userId: string; browserId: string; reason: 'rate_limited' };
 
 export interface RiskStepUpOptions {
-  /** Your Passport `Authenticator`. */
-  passport: PassportLike;
+  /** The partial-login journey the risk check is a factor of (its `requiredFactors` name `risc`). */
+  login: PartialLogin;
   /** The RISC strategy (for `preAuthenticate` and `emailAuthenticate`), registered with `passport.use`. */
   risc: RiscStrategy;
   /** The user's id as Lastwall knows it (default `String(user.id)`). */
   getUserId?: (user: User) => string;
+  /**
+   * The address the unlock link goes to, from YOUR user record (default: none, so Lastwall uses
+   * the address it holds for the user). Never read from the request.
+   */
+  getEmail?: (user: User) => string | undefined | Promise<string | undefined>;
+  /** Unlock emails per user (default 3 per hour). */
+  unlockLimitPerUser?: UnlockLimit;
+  /** Unlock emails per browser, as Lastwall identifies it (default 3 per hour). */
+  unlockLimitPerBrowser?: UnlockLimit;
+  /** Where the unlock limits are counted: share it between instances (default: a new `MemoryStore`). */
+  store?: Store;
+  /** Audit hook (default: none). */
+  onEvent?: (event: RiskStepUpEvent) => void;
 }
 
-interface RiskState {
+interface RiskJourney {
   /** The browser the last check came from: what preauth and the email unlock apply to. */
   browserId?: string;
   /** What the last check asked for. */
   needs?: 'step-up' | 'unlock';
-  /** The risk check (or a step-up after it) passed in this session. */
-  cleared?: boolean;
 }
 
 /**
- * The risk-based step-up journey, after a password login (so `req.user` is set):
+ * The risk-based step-up journey on a `PartialLogin`, after its password step:
  *
- * 1. `check()` runs `passport.authenticate('risc')` on the snapshot the page posted.
- *    `passed` → 200 `{ status: 'passed', score }` and the session is cleared.
- *    `risky` → 401 `{ code: 'risky', score, next: 'step-up' }`: ask for a second factor.
- *    `failed_risk` → 401 `{ code: 'failed_risk', next: 'unlock' }`: offer the email unlock.
- * 2. `completeWith('sms-otp' | 'secsign' | …)` runs that second factor; on success it calls
- *    `preAuthenticate(user, browser)` (the next check from this browser passes) and clears the session.
- * 3. `sendUnlockEmail()` asks Lastwall to email an unlock link for this browser; after the user
- *    followed it, the page runs `check()` again.
+ * 1. `check()` runs `passport.authenticate('risc')` on the snapshot the page posted, for the pending
+ *    user. `passed` records the `risc` factor (the login completes when the journey says so) and
+ *    answers `200 { status: 'passed', score, login }`. `risky` → 401 `{ code: 'risky', next:
+ *    'step-up' }`. `failed_risk` → 401 `{ code: 'failed_risk', next: 'unlock' }`.
+ * 2. `completeWith('sms-otp' | 'secsign' | …)` runs that second factor for the same user; on
+ *    success it calls `preAuthenticate(user, browser)` (the next check from this browser passes) and
+ *    records both the second factor and `risc`.
+ * 3. `sendUnlockEmail()` asks Lastwall to email an unlock link for this browser, to the address
+ *    `getEmail(user)` gives (never one from the request), throttled per user and per browser; after
+ *    the user followed it, the page runs `check()` again.
  *
- * `requireCleared()` guards what needs the full login.
+ * `requireCleared()` guards what needs the full login: `login.requireFactors('risc')`.
  */
 export class RiskStepUp {
-  private readonly passport: PassportLike;
+  readonly login: PartialLogin;
   private readonly risc: RiscStrategy;
   private readonly getUserId: (user: User) => string;
+  private readonly getEmail: (user: User) => string | undefined | Promise<string | undefined>;
+  private readonly unlockPerUser: RateLimiterAbstract;
+  private readonly unlockPerBrowser: RateLimiterAbstract;
+  private readonly emit: (event: RiskStepUpEvent) => void;
 
   constructor(options: RiskStepUpOptions) {
-    if (!options?.passport || typeof options.passport.authenticate !== 'function') {
-      throw new ConfigurationError(`${OWNER}: \`passport\` (your Authenticator) is required.`);
+    if (!options || !(options.login instanceof PartialLogin)) {
+      throw new ConfigurationError(`${OWNER}: \`login\` must be the PartialLogin this journey is part of.`);
     }
     if (!options.risc || typeof options.risc.preAuthenticate !== 'function') {
       throw new ConfigurationError(`${OWNER}: \`risc\` must be the RiscStrategy you registered.`);
     }
-    this.passport = options.passport;
+    this.login = options.login;
     this.risc = options.risc;
-    this.getUserId = options.getUserId ?? ((user: User) => userIdOf(user, OWNER));
+    this.getUserId = functionOption(
+      options.getUserId,
+      (user: User) => userIdOf(user, OWNER),
+      'getUserId',
+      OWNER,
+    );
+    this.getEmail = functionOption(options.getEmail, () => undefined, 'getEmail', OWNER);
+    const store = options.store ?? new MemoryStore();
+    this.unlockPerUser = store.createRateLimiter({
+      keyPrefix: 'risk-unlock:user',
+      ...limit(options.unlockLimitPerUser, 'unlockLimitPerUser'),
+    });
+    this.unlockPerBrowser = store.createRateLimiter({
+      keyPrefix: 'risk-unlock:browser',
+      ...limit(options.unlockLimitPerBrowser, 'unlockLimitPerBrowser'),
+    });
+    this.emit = auditHook<RiskStepUpEvent>(options.onEvent, OWNER);
   }
 
-  /** Step 1: the risk check. */
+  /** Step 1: the risk check, for the pending (or logged-in) user. */
   check(): Handler {
     return (req, res, next) => {
-      this.run(
-        this.risc.name,
-        req,
-        res,
-        next,
-        async (_user, info) => {
-          this.update(req, { cleared: true, browserId: undefined, needs: undefined });
-          sendJson(res, 200, { status: 'passed', score: (info as { score?: number }).score });
-        },
-        (challenge, status) => {
-          const browserId = typeof challenge?.browserId === 'string' ? challenge.browserId : undefined;
-          const needs =
-            challenge?.code === 'risky' && browserId ? 'step-up' : browserId ? 'unlock' : undefined;
-          this.update(req, { cleared: false, browserId, needs });
-          sendJson(res, status, {
-            error: challenge?.message,
-            code: challenge?.code,
-            score: challenge?.score,
-            ...(needs ? { next: needs } : {}),
+      this.login.currentUser(req).then(
+        (current) => {
+          if (!current) return noPending(res, 'Log in with the first factor before the risk check.');
+          this.login.authenticate(this.risc.name, req, res, next, (user, failure, info) => {
+            if (failure) return this.answerCheckFailure(req, res, failure.challenge, failure.status);
+            const score = scoreOf(info);
+            const userId = this.getUserId(user as User);
+            this.login.setJourneyData(req, DATA_KEY, {} satisfies RiskJourney);
+            this.login.record(req, user, this.risc.name).then(
+              (outcome) => {
+                this.emit({ type: 'risk.passed', userId, score });
+                sendJson(res, 200, { status: 'passed', score, login: outcome });
+              },
+              (err: unknown) => next(toError(err)),
+            );
           });
         },
+        (err: unknown) => next(toError(err)),
       );
     };
   }
 
   /** Step 2: a second factor after a `risky` check, then `preAuthenticate` for this browser. */
   completeWith(strategy: string): Handler {
+    if (typeof strategy !== 'string' || strategy === '')
+      throw new ConfigurationError(`${OWNER}: completeWith() needs the second factor's registered name.`);
     return (req, res, next) => {
-      const state = this.state(req);
-      if (state.needs !== 'step-up' || !state.browserId || !(req as { user?: unknown }).user) {
-        return sendJson(res, 409, {
-          error: 'No step-up is pending: run the risk check first.',
-          code: 'no_pending_challenge',
-        });
-      }
-      const loggedIn = (req as { user?: User }).user!;
-      this.run(
-        strategy,
-        req,
-        res,
-        next,
-        async (user) => {
-          // The second factor must prove the SAME user: approving someone else's factor is no step-up.
-          if (this.getUserId(user as User) !== this.getUserId(loggedIn)) {
-            return sendJson(res, 401, {
-              error: 'That second factor belongs to another account.',
-              code: 'invalid_credentials',
-            });
-          }
-          await this.risc.preAuthenticate(this.getUserId(loggedIn), state.browserId!);
-          this.update(req, { cleared: true, needs: undefined });
-          sendJson(res, 200, { status: 'passed', stepUp: strategy });
+      this.pendingJourney(req, 'step-up').then(
+        (pending) => {
+          if (!pending) return noPending(res, 'No step-up is pending: run the risk check first.');
+          const { user: expected, browserId } = pending;
+          this.login.authenticate(strategy, req, res, next, (user, failure) => {
+            if (failure) {
+              const { message, code, ...details } = failure.challenge ?? {
+                message: 'Authentication failed.',
+              };
+              return sendJson(res, failure.status, { error: message, code, ...details });
+            }
+            // The second factor must prove the SAME user: approving someone else's factor is no step-up.
+            const userId = this.getUserId(expected);
+            if (this.getUserId(user as User) !== userId) {
+              return sendJson(res, 401, {
+                error: 'That second factor belongs to another account.',
+                code: 'invalid_credentials',
+              });
+            }
+            this.risc
+              .preAuthenticate(userId, browserId)
+              .then(() => {
+                this.login.setJourneyData(req, DATA_KEY, {} satisfies RiskJourney);
+                return this.login.record(req, expected, [strategy, this.risc.name]);
+              })
+              .then((outcome) => {
+                this.emit({ type: 'risk.stepped_up', userId, browserId, factor: strategy });
+                sendJson(res, 200, { status: 'passed', stepUp: strategy, login: outcome });
+              })
+              .catch((err: unknown) => next(toError(err)));
+          });
         },
-        (challenge, status) =>
-          sendJson(res, status, { error: challenge?.message, code: challenge?.code, ...pick(challenge) }),
+        (err: unknown) => next(toError(err)),
       );
     };
   }
 
-  /** Step 3: after a `failed_risk` check, email an unlock link for this browser (`{ email? }` in the body). */
+  /**
+   * Step 3: after a `failed_risk` check, email an unlock link for this browser to the address
+   * `getEmail(user)` gives. The request body is not read. Throttled per user and per browser.
+   */
   sendUnlockEmail(): Handler {
     return (req, res, next) => {
-      const state = this.state(req);
-      const user = (req as { user?: User }).user;
-      if (state.needs !== 'unlock' || !state.browserId || !user) {
-        return sendJson(res, 409, {
-          error: 'No unlock is pending: run the risk check first.',
-          code: 'no_pending_challenge',
-        });
-      }
-      const email = (req as { body?: { email?: unknown } }).body?.email;
-      this.risc
-        .emailAuthenticate(
-          this.getUserId(user),
-          state.browserId,
+      const run = async () => {
+        const pending = await this.pendingJourney(req, 'unlock');
+        if (!pending) return noPending(res, 'No unlock is pending: run the risk check first.');
+        const { user, browserId } = pending;
+        const userId = this.getUserId(user);
+        try {
+          await consumeOrThrow(this.unlockPerUser, userId, 'Too many unlock emails. Try again later.');
+          await consumeOrThrow(this.unlockPerBrowser, browserId, 'Too many unlock emails. Try again later.');
+        } catch (err) {
+          if (!(err instanceof AuthenticationFailure)) throw err;
+          this.emit({ type: 'risk.unlock_refused', userId, browserId, reason: 'rate_limited' });
+          return sendFailure(res, err);
+        }
+        const email = await this.getEmail(user);
+        await this.risc.emailAuthenticate(
+          userId,
+          browserId,
           typeof email === 'string' && email !== '' ? email : undefined,
-        )
-        .then(
-          () => sendJson(res, 202, { sent: true }),
-          (err: unknown) => next(toError(err)),
         );
+        this.emit({ type: 'risk.unlock_sent', userId, browserId });
+        sendJson(res, 202, { sent: true });
+      };
+      run().catch((err: unknown) => next(toError(err)));
     };
   }
 
-  /** Lets the request on only once the risk check (or a step-up) passed in this session. */
+  /** Lets the request on only when the user is logged in and the risk check (or a step-up) passed. */
   requireCleared(): Handler {
-    return (req, res, next) => {
-      if (this.state(req).cleared === true && (req as { user?: unknown }).user) return next();
-      sendJson(res, 401, { error: 'Finish logging in first.', code: 'risky' });
-    };
+    return this.login.requireFactors(this.risc.name);
   }
 
   /** Whether this session passed the risk check (or a step-up after it). */
   isCleared(req: IncomingMessage): boolean {
-    return this.state(req).cleared === true;
+    return this.login.factors(req).some((done) => done.factor === this.risc.name);
   }
 
-  private run(
-    strategy: string,
+  private answerCheckFailure(
     req: IncomingMessage,
-    res: ServerResponse,
-    next: NextFunction,
-    onSuccess: (user: unknown, info: unknown) => Promise<void>,
-    onFailure: (challenge: FailureChallenge | undefined, status: number) => void,
+    res: Parameters<Handler>[1],
+    challenge: FailureChallenge | undefined,
+    status: number,
   ): void {
-    const middleware = this.passport.authenticate(strategy, { session: false }, (err, user, info, status) => {
-      if (err) return next(err);
-      if (!user) {
-        const failure = readFailure(info, status);
-        return onFailure(failure.challenge, failure.status);
-      }
-      onSuccess(user, info).catch((error: unknown) => next(toError(error)));
+    const browserId = typeof challenge?.browserId === 'string' ? challenge.browserId : undefined;
+    const needs =
+      challenge?.code === 'risky' && browserId
+        ? 'step-up'
+        : challenge?.code === 'failed_risk' && browserId
+          ? 'unlock'
+          : undefined;
+    this.login.setJourneyData(req, DATA_KEY, { browserId, needs } satisfies RiskJourney);
+    const user = (req as { user?: User }).user;
+    if (user && needs === 'step-up')
+      this.emit({ type: 'risk.step_up_required', userId: this.getUserId(user), browserId: browserId! });
+    else if (user && challenge?.code === 'failed_risk')
+      this.emit({ type: 'risk.failed', userId: this.getUserId(user), browserId });
+    sendJson(res, status, {
+      error: challenge?.message,
+      code: challenge?.code,
+      score: challenge?.score,
+      ...(needs ? { next: needs } : {}),
     });
-    (middleware as unknown as Handler)(req, res, next);
   }
 
-  private state(req: IncomingMessage): RiskState {
-    return (sessionOf(req, OWNER)[SESSION_KEY] as RiskState | undefined) ?? {};
-  }
-
-  private update(req: IncomingMessage, change: Partial<RiskState>): void {
-    const session = sessionOf(req, OWNER);
-    session[SESSION_KEY] = { ...this.state(req), ...change };
+  /** The pending user and browser when the last check asked for `needs`; else `undefined`. */
+  private async pendingJourney(
+    req: IncomingMessage,
+    needs: RiskJourney['needs'],
+  ): Promise<{ user: User; browserId: string } | undefined> {
+    const journey = this.login.journeyData<RiskJourney>(req, DATA_KEY);
+    if (!journey || journey.needs !== needs || typeof journey.browserId !== 'string') return undefined;
+    const user = await this.login.currentUser(req);
+    return user ? { user, browserId: journey.browserId } : undefined;
   }
 }
 
-function pick(challenge: FailureChallenge | undefined): Record<string, unknown> {
-  if (!challenge) return {};
-  const { message: _message, code: _code, ...rest } = challenge;
-  return rest;
+function scoreOf(info: unknown): number | undefined {
+  const score = (info as { score?: unknown } | undefined)?.score;
+  return typeof score === 'number' ? score : undefined;
+}
+
+function noPending(res: Parameters<Handler>[1], message: string): void {
+  sendJson(res, 409, { error: message, code: 'no_pending_challenge' });
+}
+
+function limit(value: UnlockLimit | undefined, name: string): { points: number; durationSec: number } {
+  if (value === undefined) return { points: 3, durationSec: 3600 };
+  const valid =
+    value !== null &&
+    typeof value === 'object' &&
+    Number.isSafeInteger(value.points) &&
+    value.points > 0 &&
+    Number.isSafeInteger(value.durationSec) &&
+    value.durationSec > 0;
+  if (!valid)
+    throw new ConfigurationError(
+      `${OWNER}: \`${name}\` must be { points, durationSec } with positive whole numbers.`,
+    );
+  return { points: value.points, durationSec: value.durationSec };
 }

@@ -105,7 +105,7 @@ describe('two example-app processes behind one Redis', function () {
     ).to.equal(true);
     const winner = attempts.findIndex((attempt) => attempt.status === 200);
     expect((await client.send(winner % 2 ? b : a, 'GET', '/sms/me')).body).to.deep.include({
-      twoFactor: true,
+      factors: ['basic-login', 'sms-otp'],
     });
     const again = await client.send(winner % 2 ? b : a, 'POST', '/sms/verify', { json: { code } });
     expect(again.status, 'single use across instances').to.not.equal(200);
@@ -145,7 +145,7 @@ describe('two example-app processes behind one Redis', function () {
     );
     const done = await client.send(a, 'POST', '/secsign/complete');
     expect(done.status, done.text).to.equal(200);
-    expect(done.body).to.deep.include({ method: 'secsign' });
+    expect(done.body).to.deep.include({ status: 'complete', factors: ['secsign'] });
     expect((await client.send(b, 'POST', '/secsign/complete')).status, 'completes once').to.not.equal(200);
   });
 
@@ -196,6 +196,45 @@ describe('two example-app processes behind one Redis', function () {
       expect(stepUp.status, stepUp.text).to.equal(200);
       const me = await client.send(a, 'GET', '/risk/me');
       expect(me.status, me.text).to.equal(200);
+    } finally {
+      sandbox.lastwall.setRisk(userId, 'passed');
+    }
+  });
+
+  it('U1: the password alone on A is no login on B, for Passport or for the journey guards', async () => {
+    const client = browser();
+    const login = await client.send(a, 'POST', '/sms/login', { headers: { authorization: basic(ALICE) } });
+    expect(login.status, login.text).to.equal(200);
+    expect(login.body).to.deep.include({ status: 'partial', factors: ['basic-login'] });
+    for (const instance of [a, b]) {
+      expect((await client.send(instance, 'GET', '/sms/me')).status).to.equal(401);
+      expect((await client.send(instance, 'GET', '/risk/me')).status).to.equal(401);
+      expect((await client.send(instance, 'GET', '/secsign/me')).status).to.equal(401);
+    }
+  });
+
+  it('U3: unlock emails of one user are throttled across A and B; the address in the body is ignored', async () => {
+    const client = browser();
+    const login = await client.send(b, 'POST', '/risk/login', { headers: { authorization: basic(BOB) } });
+    expect(login.status, login.text).to.equal(200);
+    const userId = (login.body as { user: { id: string } }).user.id;
+    sandbox.lastwall.setRisk(userId, 'failed');
+    try {
+      const check = await client.send(a, 'POST', '/risk/check', {
+        json: { riscdata: sandbox.lastwall.snapshotFor(userId, 'browser-unlock-multi') },
+      });
+      expect((check.body as { next: string }).next).to.equal('unlock');
+      sandbox.inbox.clear();
+      const answers: number[] = [];
+      for (const instance of [a, b, a, b, a]) {
+        const sent = await client.send(instance, 'POST', '/risk/unlock', {
+          json: { email: 'attacker@evil.example' },
+        });
+        answers.push(sent.status);
+      }
+      expect(answers, 'the default: 3 an hour').to.deep.equal([202, 202, 202, 429, 429]);
+      expect(sandbox.inbox.to('bob@example.test')).to.have.length(3);
+      expect(sandbox.inbox.to('attacker@evil.example')).to.have.length(0);
     } finally {
       sandbox.lastwall.setRisk(userId, 'passed');
     }
