@@ -53,7 +53,7 @@ describe('example app in Chromium: password, risk check, step-up or unlock', fun
     await page.waitForSelector('text=We emailed you an unlock link.');
     const inbox = await context.newPage();
     await inbox.goto(`${env.example.sandbox.url}/phone`);
-    await inbox.click('.mail[data-to="u2@example.test"] a');
+    await inbox.click('.mail[data-to="bob@example.test"] a');
     await inbox.waitForSelector('text=Browser unlocked');
     await page.click('#risk-retry');
     await page.waitForSelector('text=Logged in: the risk check passed (score 0).');

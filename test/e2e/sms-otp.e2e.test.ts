@@ -37,7 +37,7 @@ describe('example app in Chromium: password, then a code by SMS', function () {
     await page.click('#sms-verify');
     await page.waitForSelector('text=Logged in as Alice Example with password and SMS code.');
     const me = await page.evaluate(async () => (await fetch('/sms/me')).json());
-    expect(me).to.deep.include({ twoFactor: true });
+    expect(me).to.deep.include({ factors: ['basic-login', 'sms-otp'] });
     await page.screenshot({ path: '.e2e-artifacts/sms-logged-in.png' });
     await context.close();
   });
@@ -63,8 +63,12 @@ describe('example app in Chromium: password, then a code by SMS', function () {
     await page.fill('#sms-code', code);
     await page.click('#sms-verify');
     await page.waitForSelector('text=Too many wrong codes: locked.');
-    const me = await page.evaluate(async () => (await fetch('/sms/me')).json());
-    expect(me).to.deep.include({ twoFactor: false });
+    const me = await page.evaluate(async () => {
+      const response = await fetch('/sms/me');
+      return { status: response.status, body: await response.json() };
+    });
+    expect(me, 'the password alone is no login').to.deep.include({ status: 401 });
+    expect(me.body.code).to.equal('factors_required');
     await context.close();
   });
 });
