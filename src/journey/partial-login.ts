@@ -207,7 +207,6 @@ export class PartialLogin {
       request.session[this.sessionKey] = state;
       // Passport's logIn regenerates the session; keepSessionInfo carries this journey over.
       await promisify((done) => request.logIn!(user, { keepSessionInfo: true }, done));
-      this.emit({ type: 'login.complete', factors: names, user: serialized });
     } else {
       state.complete = state.complete || completes;
       request.session[this.sessionKey] = state;
@@ -215,6 +214,7 @@ export class PartialLogin {
     }
     for (const name of factors)
       this.emit({ type: 'login.factor', factor: name, complete: state.complete, user: serialized });
+    if (completes && !loggedIn) this.emit({ type: 'login.complete', factors: names, user: serialized });
     return this.outcome(state);
   }
 
