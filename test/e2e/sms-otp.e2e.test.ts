@@ -65,7 +65,7 @@ describe('example app in Chromium: password, then a code by SMS', function () {
     await page.waitForSelector('text=Too many wrong codes: locked.');
     const me = await page.evaluate(async () => {
       const response = await fetch('/sms/me');
-      return { status: response.status, body: await response.json() };
+      return { status: response.status, body: (await response.json()) as { code?: string } };
     });
     expect(me, 'the password alone is no login').to.deep.include({ status: 401 });
     expect(me.body.code).to.equal('factors_required');

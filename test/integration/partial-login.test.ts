@@ -93,8 +93,8 @@ describe('PartialLogin: factors apart from Passport’s user, over HTTP', () => 
     expect((await agent.get('/fresh')).status).to.equal(200);
     expect(events.map((event) => event.type)).to.deep.equal([
       'login.factor',
-      'login.complete',
       'login.factor',
+      'login.complete',
     ]);
     expect(JSON.stringify(events)).to.not.include('horse');
   });
