@@ -231,7 +231,7 @@ export class XignInClient {
       { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json' },
       JSON.stringify({ type: input.type, identifier: input.identifier, clientId: this.clientId }),
     );
-    const body = json(response);
+    const body = json(response, { pushApi: true });
     if (
       response.status !== 200 ||
       typeof body?.loginSessionId !== 'string' ||
@@ -258,7 +258,7 @@ export class XignInClient {
       { 'content-type': 'application/json', accept: 'application/json' },
       JSON.stringify(session),
     );
-    const body = json(response);
+    const body = json(response, { pushApi: true });
     switch (response.status) {
       case 202:
         return { state: 'pending' };
@@ -394,11 +394,17 @@ export class XignInClient {
 }
 
 /**
- * The JSON object of an answer, or undefined when it has none. A 2xx answer that is not labelled
- * JSON is refused outright (a gateway's page is never XignIn's answer).
+ * The JSON object of an answer, or undefined when it has none. A 2xx OpenID answer that is not
+ * labelled JSON is refused outright: OIDC Discovery §4.2, RFC 6749 §5.1 and OIDC Core §5.3.2 say
+ * `application/json`, and openid-client checks it too. The push API's docs name no content type,
+ * so there only the body's shape counts (SECURITY.md V2).
  */
-function json(response: VendorResponse): Record<string, unknown> | undefined {
-  if (response.status >= 200 && response.status < 300) requireMediaType(response, JSON_MEDIA_TYPE, VENDOR);
+function json(
+  response: VendorResponse,
+  { pushApi = false }: { pushApi?: boolean } = {},
+): Record<string, unknown> | undefined {
+  if (!pushApi && response.status >= 200 && response.status < 300)
+    requireMediaType(response, JSON_MEDIA_TYPE, VENDOR);
   try {
     const parsed: unknown = JSON.parse(response.body.toString('utf8'));
     return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
