@@ -197,7 +197,8 @@ export class SecSignClient {
           method: 'POST',
           path: server.path,
           headers: {
-            'content-type': 'application/x-www-form-urlencoded; charset=UTF-8',
+            // As both vendor libraries send it: no charset parameter (the body is ASCII after url-encoding).
+            'content-type': 'application/x-www-form-urlencoded',
             // The byte length, not the string length as the vendor's Node library sends.
             'content-length': String(Buffer.byteLength(body)),
           },
