@@ -312,7 +312,8 @@ export class XignInClient {
   }
 
   private async discover(): Promise<XignInEndpoints> {
-    const url = `${this.managerUrl.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+    const base = this.managerUrl.replace(/\/+$/, '');
+    const url = `${base}/.well-known/openid-configuration`;
     const response = await this.send(url, 'GET', { accept: 'application/json' });
     const doc = json(response);
     if (response.status !== 200 || !doc) {
@@ -344,8 +345,10 @@ export class XignInClient {
       jwks,
       ...stripUndefined({
         userinfo: endpoint('userinfo_endpoint'),
-        push: endpoint('push_authentication_endpoint'),
-        pushStatus: endpoint('push_status_endpoint'),
+        // No source names discovery keys for the push API: announced ones are used, else the
+        // documented paths (PROTOCOLS.md §3) on the manager URL.
+        push: endpoint('push_authentication_endpoint') ?? `${base}/api/push/authenticate`,
+        pushStatus: endpoint('push_status_endpoint') ?? `${base}/api/push/authenticate/status`,
       }),
     };
   }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { LastwallClient, SecSignClient, VendorError } from '../../src/index.js';
+import { LastwallClient, SecSignClient, VendorError, XignInClient } from '../../src/index.js';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { startRecordingServer, type RecordingServer } from '../helpers/recording-server.js';
 
 /**
@@ -124,5 +125,42 @@ describe('V1: LastwallClient reads no undocumented field, and refuses an answer 
   it('V2: a gateway page is refused by its shape', async () => {
     reply = { status: 200, body: '<html><body>Sign in to the Wi-Fi</body></html>', type: 'application/json' };
     expect((await rejectionOf(client.verifyApiKey())).code).to.equal('ERR_LASTWALL_BAD_RESPONSE');
+  });
+});
+
+describe('V1: XignInClient needs no undocumented discovery key for push login', () => {
+  let sandbox: Sandbox;
+  let client: XignInClient;
+  before(async () => {
+    sandbox = await startSandbox();
+    sandbox.xignin.registerClient({
+      clientId: 'rp-fields',
+      clientSecret: 'client-fields-secret-0123456789abcdef',
+      redirectUris: ['http://rp.example.test/callback'],
+    });
+    client = new XignInClient({
+      managerUrl: sandbox.xignin.issuer,
+      clientId: 'rp-fields',
+      clientSecret: 'client-fields-secret-0123456789abcdef',
+    });
+  });
+  after(async () => {
+    await client.close();
+    await sandbox.close();
+  });
+
+  it('V1: discovery without push endpoint keys → the documented /api/push paths on the manager', async () => {
+    sandbox.xignin.faults = { discoveryOmitsPush: true };
+    const endpoints = await client.endpoints();
+    expect(endpoints.push).to.equal(`${sandbox.xignin.issuer}/api/push/authenticate`);
+    const session = await client.startPush({ type: 'EMAIL', identifier: 'alice@example.test' });
+    expect(await client.pushStatus(session)).to.deep.equal({ state: 'pending' });
+    sandbox.xignin.approve('alice');
+    let status = await client.pushStatus(session);
+    for (let i = 0; i < 40 && status.state === 'pending'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      status = await client.pushStatus(session);
+    }
+    expect(status.state).to.equal('authenticated');
   });
 });

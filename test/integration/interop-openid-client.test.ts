@@ -44,12 +44,12 @@ describe('interop: openid-client (certified RP) against the sandbox XignIn manag
         webcrypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']),
     },
   ];
-  const keys = new Map<string, CryptoKey>();
+  const keys = new Map<string, webcrypto.CryptoKey>();
 
   before(async () => {
     sandbox = await startSandbox();
     for (const rp of RPS) {
-      const pair = (await rp.generate()) as CryptoKeyPair;
+      const pair = (await rp.generate()) as webcrypto.CryptoKeyPair;
       keys.set(rp.clientId, pair.privateKey);
       const jwk: JWK = {
         ...(await exportJWK(pair.publicKey)),
