@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption } from '../internal/options.js';
 import type { RiscResult } from '../verifiers/risc-snapshot.js';
-import { JSON_MEDIA_TYPE, requireMediaType, VendorHttp } from './http.js';
+import { VendorHttp } from './http.js';
 
 const OWNER = 'LastwallClient';
 const VENDOR = 'Lastwall';
@@ -96,16 +96,20 @@ export class LastwallClient {
 
   /** `POST api/preauth`: the next snapshot from this browser scores 0 (after a second factor). */
   async preAuthenticate(userId: string, browserId: string): Promise<void> {
-    await this.call('POST', 'preauth', { user_id: userId, browser_id: browserId });
+    refuseErrorStatus(
+      await this.call('POST', 'preauth', { user_id: userId, browser_id: browserId }),
+      'preauth',
+    );
   }
 
   /** `POST api/save_email`: emails the user an unlock link for this browser. */
   async emailAuthenticate(userId: string, browserId: string, email?: string): Promise<void> {
-    await this.call('POST', 'save_email', {
+    const answer = await this.call('POST', 'save_email', {
       user_id: userId,
       browser_id: browserId,
       ...(email ? { email } : {}),
     });
+    refuseErrorStatus(answer, 'save_email');
   }
 
   async close(): Promise<void> {
@@ -118,26 +122,41 @@ export class LastwallClient {
     params: Record<string, string>,
     options: { mismatchIs400?: boolean } = {},
   ): Promise<{ status?: unknown; error?: unknown }> {
-    // As the module does: parameters url-encoded in the body, even on GET.
-    const body = new URLSearchParams(params).toString();
+    // As the module does: parameters url-encoded in the body, even on GET, and the module's header
+    // set (no Accept). Its Content-Length is the string length; undici sends the byte length.
+    const body = formEncode(params);
     const response = await this.http.request({
       method,
       path: `${this.basePath}api/${name}`,
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
-        accept: 'application/json',
         ...this.authHeaders(name),
       },
       body,
     });
-    if (response.status === 200) requireMediaType(response, JSON_MEDIA_TYPE, VENDOR);
+    // No Content-Type check: the module never reads the header (SECURITY.md V2). A body that is
+    // not a JSON object is what refuses a gateway's page.
     let answer: { status?: unknown; error?: unknown } | undefined;
     try {
-      answer = JSON.parse(response.body.toString('utf8')) as { status?: unknown; error?: unknown };
+      const parsed: unknown = JSON.parse(response.body.toString('utf8'));
+      answer =
+        parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
+          ? (parsed as { status?: unknown; error?: unknown })
+          : undefined;
     } catch {
       answer = undefined;
     }
-    if (response.status === 200 && answer) return answer;
+    // Any 2xx is success for the module; API.md names 200.
+    const ok = response.status >= 200 && response.status < 300;
+    if (ok && answer) return answer;
+    if (ok) {
+      throw new VendorError(
+        VENDOR,
+        'ERR_LASTWALL_BAD_RESPONSE',
+        `Lastwall answered ${response.status} to api/${name} with a body that is not a JSON object.`,
+        { vendorStatus: response.status },
+      );
+    }
     if (response.status === 400 && options.mismatchIs400 && answer?.status === 'Error') return answer;
     const detail = typeof answer?.error === 'string' ? `: ${answer.error.slice(0, 200)}` : '';
     const code =
@@ -175,4 +194,23 @@ export class LastwallClient {
       'x-lastwall-signature': signature,
     };
   }
+}
+
+/**
+ * A JSON answer may say `"status": "Error"` with a 200 (API.md shows one); the module reads no
+ * field of these answers, so a missing `status` is fine, but an error is never taken as done.
+ */
+function refuseErrorStatus(answer: { status?: unknown; error?: unknown }, name: string): void {
+  if (answer.status !== 'Error') return;
+  const detail = typeof answer.error === 'string' ? `: ${answer.error.slice(0, 200)}` : '';
+  throw new VendorError(VENDOR, 'ERR_LASTWALL_REQUEST', `Lastwall refused api/${name}${detail}.`);
+}
+
+/** `key=value&…` encoded as the module's `qs.stringify` does (RFC 3986: `%20` for a space). */
+function formEncode(params: Record<string, string>): string {
+  const encode = (value: string) =>
+    encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return Object.entries(params)
+    .map(([key, value]) => `${encode(key)}=${encode(value)}`)
+    .join('&');
 }

@@ -1,10 +1,7 @@
 import { ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption, stringOption } from '../internal/options.js';
 import { isSecSignState, type SecSignState } from '../verifiers/secsign.js';
-import { requireMediaType, VendorHttp } from './http.js';
-
-/** SecSign answers `key=value&…` as plain text; an HTML page is a gateway's, never SecSign's. */
-const SECSIGN_MEDIA_TYPE = { pattern: /^(text\/plain)?$/, name: 'text/plain' };
+import { VendorHttp } from './http.js';
 
 const OWNER = 'SecSignClient';
 const VENDOR = 'SecSign';
@@ -66,22 +63,26 @@ export class SecSignError extends VendorError {
 }
 
 /**
- * Parses SecSign's `key=value&key=value` answer as the vendor's Node library does: split on `&`,
- * then at the FIRST `=` of each pair, and no url-decoding (base64 padding `=` survives).
+ * Parses SecSign's `key=value&key=value` answer as the vendor's libraries do: split on `&`, then
+ * at the FIRST `=` of each pair, key and value trimmed, no url-decoding (base64 padding `=`
+ * survives). Stricter than they are in one way, on purpose: every pair must be `word=…`, so a
+ * gateway's HTML page is refused by its shape whatever its Content-Type (SECURITY.md V2).
  */
 export function parseSecSignResponse(body: string): Record<string, string> {
   const fields: Record<string, string> = Object.create(null);
   for (const pair of body.trim().split('&')) {
-    if (pair === '') continue;
+    if (pair.trim() === '') continue;
     const at = pair.indexOf('=');
-    if (at <= 0) throw badResponse('a field without "key="');
-    fields[pair.slice(0, at)] = pair.slice(at + 1);
+    const key = at < 0 ? '' : pair.slice(0, at).trim();
+    if (!FIELD_NAME.test(key)) throw badResponse('a field that is not "key=value"');
+    fields[key] = pair.slice(at + 1).trim();
   }
   return fields;
 }
 
 type FallbackPolicy = 'when-not-sent' | 'on-any-fault';
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 const MAX_SECSIGN_ID_LENGTH = 255;
 
 /** SecSign ID's HTTP API: the four requests of an auth session, over keep-alive pools. */
@@ -120,16 +121,21 @@ export class SecSignClient {
     if (input.showAccessPass !== undefined) params.showaccesspass = String(input.showAccessPass);
     // Not repeated on the fallback once the primary may have processed it: the phone would get two pushes.
     const fields = await this.call('ReqRequestAuthSession', params, 'when-not-sent');
+    // Required: what every vendor library reads (docs/protocols.md). The PHP API also requires the
+    // echoed secsignid, servicename and serviceaddress; we know them already, so their absence is
+    // tolerated, and an echoed SecSign ID that names someone else is refused.
     const { authsessionid, requestid, authsessionicondata } = fields;
     if (!authsessionid || !requestid || !authsessionicondata || !BASE64.test(authsessionicondata)) {
       throw badResponse('no auth session id, request id or access pass image');
     }
+    if (fields.secsignid !== undefined && fields.secsignid.toLowerCase() !== secsignId)
+      throw sessionMismatch();
     return {
-      secsignId: fields.secsignid || secsignId,
+      secsignId,
       authSessionId: authsessionid,
       requestId: requestid,
-      serviceName: fields.servicename ?? input.serviceName,
-      serviceAddress: fields.serviceaddress ?? input.serviceAddress,
+      serviceName: input.serviceName,
+      serviceAddress: input.serviceAddress,
       accessPass: `data:image/png;base64,${authsessionicondata}`,
     };
   }
@@ -137,21 +143,13 @@ export class SecSignClient {
   /** `ReqGetAuthSessionState`. An unknown state number is an error, never "pending". */
   async getAuthSessionState(session: SecSignSessionRef): Promise<SecSignState> {
     // A read: safe to ask the fallback whatever happened on the primary.
-    const { authsessionstate, authsessionid } = await this.call(
-      'ReqGetAuthSessionState',
-      sessionParams(session),
-      'on-any-fault',
-    );
-    // SecSign echoes the session it answers for: a state for another session (or none) decides nothing.
-    if (authsessionid !== session.authSessionId) {
-      throw new VendorError(
-        VENDOR,
-        'ERR_SECSIGN_SESSION_MISMATCH',
-        'SecSign answered the state of another auth session: refused.',
-      );
-    }
+    const fields = await this.call('ReqGetAuthSessionState', sessionParams(session), 'on-any-fault');
+    requireSameSession(fields, session);
+    const { authsessionstate } = fields;
+    // The one field every vendor library reads from a state answer; without it the answer decides nothing.
+    if (authsessionstate === undefined) throw badResponse('no authsessionstate');
     const state = Number(authsessionstate);
-    if (authsessionstate === undefined || !/^\d+$/.test(authsessionstate) || !isSecSignState(state)) {
+    if (!/^\d+$/.test(authsessionstate) || !isSecSignState(state)) {
       throw new VendorError(
         VENDOR,
         'ERR_SECSIGN_UNKNOWN_STATE',
@@ -163,12 +161,18 @@ export class SecSignClient {
 
   /** `ReqCancelAuthSession`. Cancelling twice is harmless, so the fallback may repeat it. */
   async cancelAuthSession(session: SecSignSessionRef): Promise<void> {
-    await this.call('ReqCancelAuthSession', sessionParams(session), 'on-any-fault');
+    requireSameSession(
+      await this.call('ReqCancelAuthSession', sessionParams(session), 'on-any-fault'),
+      session,
+    );
   }
 
   /** `ReqReleaseAuthSession`: frees the session at the vendor after use. Idempotent like cancel. */
   async releaseAuthSession(session: SecSignSessionRef): Promise<void> {
-    await this.call('ReqReleaseAuthSession', sessionParams(session), 'on-any-fault');
+    requireSameSession(
+      await this.call('ReqReleaseAuthSession', sessionParams(session), 'on-any-fault'),
+      session,
+    );
   }
 
   async close(): Promise<void> {
@@ -180,7 +184,12 @@ export class SecSignClient {
     params: Record<string, string>,
     fallback: FallbackPolicy,
   ): Promise<Record<string, string>> {
-    const body = new URLSearchParams({ apimethod: this.apiMethod, request, ...params }).toString();
+    // Field order as the vendor's PHP API (1.47) builds it: apimethod, the session's ids, request.
+    const body = new URLSearchParams(
+      request === 'ReqRequestAuthSession'
+        ? { apimethod: this.apiMethod, request, ...params }
+        : { apimethod: this.apiMethod, ...params, request },
+    ).toString();
     let lastError: unknown;
     for (const server of this.servers) {
       try {
@@ -188,7 +197,8 @@ export class SecSignClient {
           method: 'POST',
           path: server.path,
           headers: {
-            'content-type': 'application/x-www-form-urlencoded; charset=UTF-8',
+            // As both vendor libraries send it: no charset parameter (the body is ASCII after url-encoding).
+            'content-type': 'application/x-www-form-urlencoded',
             // The byte length, not the string length as the vendor's Node library sends.
             'content-length': String(Buffer.byteLength(body)),
           },
@@ -204,7 +214,8 @@ export class SecSignClient {
             },
           );
         }
-        requireMediaType(response, SECSIGN_MEDIA_TYPE, VENDOR);
+        // No Content-Type check: no SecSign library reads the header (SECURITY.md V2); the body's
+        // shape is what refuses a gateway's page.
         const fields = parseSecSignResponse(response.body.toString('utf8'));
         if (fields.error !== undefined) throw new SecSignError(fields.error, fields.errormsg ?? '');
         return fields;
@@ -232,9 +243,33 @@ function mayFallBack(err: unknown, policy: FallbackPolicy): boolean {
 function sessionParams(session: SecSignSessionRef): Record<string, string> {
   return {
     secsignid: normalizeSecSignId(session.secsignId),
-    requestid: session.requestId,
     authsessionid: session.authSessionId,
+    requestid: session.requestId,
   };
+}
+
+/**
+ * No vendor source says whether SecSign echoes the session's ids in a state, cancel or release
+ * answer, and no vendor library reads them (SECURITY.md V1): their absence is tolerated, but an
+ * answer that names a different session is refused.
+ */
+function requireSameSession(fields: Record<string, string>, session: SecSignSessionRef): void {
+  const { authsessionid, requestid, secsignid } = fields;
+  if (
+    (authsessionid !== undefined && authsessionid !== session.authSessionId) ||
+    (requestid !== undefined && requestid !== session.requestId) ||
+    (secsignid !== undefined && secsignid.toLowerCase() !== normalizeSecSignId(session.secsignId))
+  ) {
+    throw sessionMismatch();
+  }
+}
+
+function sessionMismatch(): VendorError {
+  return new VendorError(
+    VENDOR,
+    'ERR_SECSIGN_SESSION_MISMATCH',
+    'SecSign answered for another auth session or SecSign ID: refused.',
+  );
 }
 
 /** Trimmed and lower-cased, as every vendor library sends it. Throws `TypeError` for an unusable id. */

@@ -231,7 +231,7 @@ export class XignInClient {
       { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json' },
       JSON.stringify({ type: input.type, identifier: input.identifier, clientId: this.clientId }),
     );
-    const body = json(response);
+    const body = json(response, { pushApi: true });
     if (
       response.status !== 200 ||
       typeof body?.loginSessionId !== 'string' ||
@@ -258,7 +258,7 @@ export class XignInClient {
       { 'content-type': 'application/json', accept: 'application/json' },
       JSON.stringify(session),
     );
-    const body = json(response);
+    const body = json(response, { pushApi: true });
     switch (response.status) {
       case 202:
         return { state: 'pending' };
@@ -312,7 +312,8 @@ export class XignInClient {
   }
 
   private async discover(): Promise<XignInEndpoints> {
-    const url = `${this.managerUrl.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+    const base = this.managerUrl.replace(/\/+$/, '');
+    const url = `${base}/.well-known/openid-configuration`;
     const response = await this.send(url, 'GET', { accept: 'application/json' });
     const doc = json(response);
     if (response.status !== 200 || !doc) {
@@ -344,8 +345,10 @@ export class XignInClient {
       jwks,
       ...stripUndefined({
         userinfo: endpoint('userinfo_endpoint'),
-        push: endpoint('push_authentication_endpoint'),
-        pushStatus: endpoint('push_status_endpoint'),
+        // No source names discovery keys for the push API: announced ones are used, else the
+        // documented paths (PROTOCOLS.md §3) on the manager URL.
+        push: endpoint('push_authentication_endpoint') ?? `${base}/api/push/authenticate`,
+        pushStatus: endpoint('push_status_endpoint') ?? `${base}/api/push/authenticate/status`,
       }),
     };
   }
@@ -394,11 +397,17 @@ export class XignInClient {
 }
 
 /**
- * The JSON object of an answer, or undefined when it has none. A 2xx answer that is not labelled
- * JSON is refused outright (a gateway's page is never XignIn's answer).
+ * The JSON object of an answer, or undefined when it has none. A 2xx OpenID answer that is not
+ * labelled JSON is refused outright: OIDC Discovery §4.2, RFC 6749 §5.1 and OIDC Core §5.3.2 say
+ * `application/json`, and openid-client checks it too. The push API's docs name no content type,
+ * so there only the body's shape counts (SECURITY.md V2).
  */
-function json(response: VendorResponse): Record<string, unknown> | undefined {
-  if (response.status >= 200 && response.status < 300) requireMediaType(response, JSON_MEDIA_TYPE, VENDOR);
+function json(
+  response: VendorResponse,
+  { pushApi = false }: { pushApi?: boolean } = {},
+): Record<string, unknown> | undefined {
+  if (!pushApi && response.status >= 200 && response.status < 300)
+    requireMediaType(response, JSON_MEDIA_TYPE, VENDOR);
   try {
     const parsed: unknown = JSON.parse(response.body.toString('utf8'));
     return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)

@@ -8,14 +8,23 @@ import type { Request, Response } from 'express';
  * - `bad-format`: `200` with the right content type, but a body that is not the expected format;
  * - `truncated`: announces a `content-length`, sends half of it, then closes the connection;
  * - `huge`: `200` with a body of 8 MiB, streamed without a `content-length`;
- * - `wrong-content-type`: the genuine answer, labelled `text/html` (a gateway or captive portal);
- *   where the genuine answer has no body, a `200` HTML page.
+ * - `wrong-content-type`: the genuine answer, labelled `text/html` (SecSign's server may label its
+ *   `key=value` answers so: a client works where no vendor source checks the header);
+ * - `gateway-page`: `200` with an HTML page labelled `text/html` (a gateway or captive portal):
+ *   every client refuses it, by its shape where the vendor's sources check no header.
  *
  * A refused connection is not served by a running server: take the sandbox down with
  * `sandbox.goOffline()`, or with `wireFaults.goOfflineAfter(operation)` right after an answer.
  */
 export type WireFault =
-  'no-answer' | 'stalled-body' | 'server-error' | 'bad-format' | 'truncated' | 'huge' | 'wrong-content-type';
+  | 'no-answer'
+  | 'stalled-body'
+  | 'server-error'
+  | 'bad-format'
+  | 'truncated'
+  | 'huge'
+  | 'wrong-content-type'
+  | 'gateway-page';
 
 export const WIRE_FAULTS: readonly WireFault[] = [
   'no-answer',
@@ -25,6 +34,7 @@ export const WIRE_FAULTS: readonly WireFault[] = [
   'truncated',
   'huge',
   'wrong-content-type',
+  'gateway-page',
 ];
 
 /** The sandbox's operations, by vendor: what `WireFaults.arm` takes. */
@@ -90,13 +100,7 @@ export class WireFaults {
    * (the route must stop), false when the route answers; `wrong-content-type` lets the route answer
    * and relabels what it sends.
    */
-  serve(
-    operation: SandboxOperation,
-    req: Request,
-    res: Response,
-    contentType: string,
-    genuine: { hasBody: boolean } = { hasBody: true },
-  ): boolean {
+  serve(operation: SandboxOperation, req: Request, res: Response, contentType: string): boolean {
     if (this.offlineAfter === operation) {
       this.offlineAfter = undefined;
       res.setHeader('connection', 'close');
@@ -135,13 +139,12 @@ export class WireFaults {
         res.writeHead(200, { 'content-type': contentType });
         writeHuge(res, HUGE_BODY_BYTES);
         return true;
+      case 'gateway-page':
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end('<html lang="en"><body><a href="/login?next=1">Welcome to the network</a></body></html>');
+        return true;
       case 'wrong-content-type': {
-        if (!genuine.hasBody) {
-          // Nothing to relabel (sipgate answers 204): a gateway's 200 page stands in for it.
-          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-          res.end('<html><body>Welcome to the network</body></html>');
-          return true;
-        }
+        // A genuine answer without a body (sipgate's 204) has no Content-Type to relabel.
         const setHeader = res.setHeader.bind(res);
         res.setHeader = (name, value) =>
           setHeader(name, name.toLowerCase() === 'content-type' ? 'text/html; charset=utf-8' : value);

@@ -11,6 +11,12 @@ export interface SecSignSandboxOptions {
   sessionTtlMs?: number;
   /** SecSign IDs that exist (default: any id exists). */
   knownIds?: string[];
+  /**
+   * Whether state, cancel and release answers also echo `secsignid` and `authsessionid` (default
+   * `false`: they carry `authsessionstate` alone, all the vendor's libraries read; no vendor source
+   * documents an echo). Changeable later through `sandbox.secsign.echoSessionIds`.
+   */
+  echoSessionIds?: boolean;
 }
 
 /** Switches that make the sandbox misbehave, for tests. All off by default. */
@@ -27,6 +33,10 @@ export interface SecSignFaults {
   latencyMs?: number;
   /** Close the connection without answering. */
   dropConnection?: boolean;
+  /** State, cancel and release answers echo another auth session's id (the client must refuse them). */
+  foreignSession?: boolean;
+  /** Label every answer with this Content-Type instead of `text/plain` (no SecSign library reads it). */
+  contentType?: string;
 }
 
 /** What the phone shows for one open auth session. */
@@ -43,6 +53,8 @@ export interface SecSignSandbox {
   /** Primary and fallback server, as `SecSignClient`'s `serverUrls`. */
   readonly serverUrls: [string, string];
   faults: SecSignFaults;
+  /** Whether state, cancel and release answers echo the session's ids (see `SecSignSandboxOptions`). */
+  echoSessionIds: boolean;
   /** Requests received: which server, which request type, what was answered. */
   readonly requests: Array<{ server: 'primary' | 'fallback'; request: string; answer: string }>;
   /** The phone opened the newest open session of this SecSign ID (→ FETCHED). */
@@ -53,6 +65,10 @@ export interface SecSignSandbox {
   deny(secsignId: string): void;
   /** The session ran out (→ EXPIRED). */
   expire(secsignId: string): void;
+  /** The server suspended the session, as it does when another request arrives for the ID (→ SUSPENDED). */
+  suspend(secsignId: string): void;
+  /** The session became invalid (→ INVALID). */
+  invalidate(secsignId: string): void;
   /** The state of the newest session of this SecSign ID, or undefined once released. */
   stateOf(secsignId: string): SecSignState | undefined;
   /** Open (PENDING or FETCHED) sessions, for the phone page. */
@@ -110,11 +126,14 @@ export function createSecSignSandbox(
   const control: SecSignSandbox = {
     serverUrls: [`${baseUrl}/secsign`, `${baseUrl}/secsign2`],
     faults: {},
+    echoSessionIds: options.echoSessionIds ?? false,
     requests: [],
     fetch: (id) => setOpen(newest(id), SecSignState.FETCHED),
     approve: (id) => setOpen(newest(id), SecSignState.AUTHENTICATED),
     deny: (id) => setOpen(newest(id), SecSignState.DENIED),
     expire: (id) => setOpen(newest(id), SecSignState.EXPIRED),
+    suspend: (id) => setOpen(newest(id), SecSignState.SUSPENDED),
+    invalidate: (id) => setOpen(newest(id), SecSignState.INVALID),
     stateOf: (id) => {
       try {
         return age(newest(id)).state;
@@ -152,7 +171,10 @@ export function createSecSignSandbox(
     const request = logged.request;
     const answer = (status: number, text: string) => {
       logged.answer = status === 200 ? text.slice(0, 160) : `HTTP ${status}`;
-      res.status(status).type('text/plain').send(text);
+      res
+        .status(status)
+        .type(faults.contentType ?? 'text/plain')
+        .send(text);
     };
     if (faults.latencyMs) await sleep(faults.latencyMs);
     if (faults.dropConnection) {
@@ -229,11 +251,13 @@ export function createSecSignSandbox(
       request === 'ReqGetAuthSessionState' && faults.stateOverride !== undefined
         ? faults.stateOverride
         : session.state;
+    const echoed = faults.foreignSession ? randomBytes(16).toString('hex') : session.authSessionId;
     return answer(
       200,
       fields({
-        secsignid: session.secsignId,
-        authsessionid: session.authSessionId,
+        ...(control.echoSessionIds || faults.foreignSession
+          ? { secsignid: session.secsignId, authsessionid: echoed }
+          : {}),
         authsessionstate: String(state),
       }),
     );

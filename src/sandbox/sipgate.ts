@@ -101,8 +101,7 @@ export function createSipgateSandbox(
       req.socket.destroy();
       return;
     }
-    if (wire?.serve('sipgate.send', req, res, 'application/json', { hasBody: false }))
-      return void (logged.status = 'faulted');
+    if (wire?.serve('sipgate.send', req, res, 'application/json')) return void (logged.status = 'faulted');
     if (req.method !== 'POST') return answer(res, 405, 'Method not allowed');
     const authorization = req.get('authorization') ?? '';
     if (authorization !== basic && !bearers.has(authorization)) return answer(res, 401, 'Unauthorized');

@@ -59,6 +59,8 @@ export type XignInIdTokenFault =
 
 export interface XignInFaults {
   idToken?: XignInIdTokenFault;
+  /** Discovery does not announce the push endpoints (no source names keys for them). */
+  discoveryOmitsPush?: boolean;
   /** Discovery answers this issuer instead of the real one. */
   discoveryIssuer?: string;
   /** The authorize step ends with `error=<this>` instead of a code (e.g. `'<script>alert(1)</script>'`). */
@@ -356,8 +358,12 @@ export async function createXignInSandbox(
       token_endpoint: `${issuer}/openid/token`,
       jwks_uri: `${issuer}/openid/jwks`,
       userinfo_endpoint: `${issuer}/openid/user`,
-      push_authentication_endpoint: `${issuer}/api/push/authenticate`,
-      push_status_endpoint: `${issuer}/api/push/authenticate/status`,
+      ...(control.faults.discoveryOmitsPush
+        ? {}
+        : {
+            push_authentication_endpoint: `${issuer}/api/push/authenticate`,
+            push_status_endpoint: `${issuer}/api/push/authenticate/status`,
+          }),
       response_types_supported: ['code'],
       grant_types_supported: ['authorization_code'],
       subject_types_supported: ['pairwise'],

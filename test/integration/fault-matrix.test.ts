@@ -407,15 +407,55 @@ describe('vendor fault matrix: every client operation × every wire fault', func
       'stalled-body': /^ERR_VENDOR_TIMEOUT$/,
       huge: /^ERR_VENDOR_RESPONSE_TOO_LARGE$/,
       'wrong-content-type': /^ERR_VENDOR_CONTENT_TYPE$/,
+      // Refused by the label where a source says JSON (OpenID), else by the body's shape.
+      'gateway-page': /^ERR_(VENDOR_CONTENT_TYPE|[A-Z]+_BAD_RESPONSE|XIGNIN_PUSH)$/,
       truncated: /^ERR_VENDOR_CONNECTION$/,
     };
     if (expected[fault])
       expect(vendorError.code, `${scenario.operation} / ${fault}`).to.match(expected[fault]!);
   }
 
+  /**
+   * Operations whose vendor sources never read the Content-Type (docs/protocols.md): the genuine
+   * answer labelled `text/html` is still the genuine answer (SECURITY.md V2). XignIn's OpenID
+   * answers stay refused: OIDC Discovery §4.2 and RFC 6749 §5.1 require `application/json`.
+   */
+  const LABEL_NOT_CHECKED = new Set<SandboxOperation>([
+    'sipgate.send',
+    'secsign.requestAuthSession',
+    'secsign.getAuthSessionState',
+    'secsign.cancelAuthSession',
+    'secsign.releaseAuthSession',
+    'xignin.push',
+    'xignin.pushStatus',
+    'lastwall.verifyApiKey',
+    'lastwall.validate',
+    'lastwall.preAuthenticate',
+    'lastwall.emailAuthenticate',
+  ]);
+
   for (const scenario of SCENARIOS) {
     describe(`${scenario.operation} (${scenario.when})`, () => {
       for (const fault of FAULTS) {
+        if (fault === 'wrong-content-type' && LABEL_NOT_CHECKED.has(scenario.operation)) {
+          it('V2: wrong-content-type: the genuine answer labelled text/html works, sockets released', async () => {
+            const rig = await scenario.rig();
+            try {
+              if (scenario.before) await scenario.before(rig);
+              await inject(scenario.operation, fault);
+              const outcome = await scenario.trigger(rig);
+              if ('rejected' in outcome) expect(outcome.rejected, 'no rejection').to.equal(undefined);
+              else expect(outcome.status, JSON.stringify(outcome.body)).to.be.below(500);
+              expect(rig.errors, 'no error reached the app').to.deep.equal([]);
+              if (scenario.reportedBy)
+                expect(scenario.reportedBy(rig), 'no cleanup fault').to.equal(undefined);
+            } finally {
+              sandbox.wireFaults.disarm();
+              await expectSocketsReleased(rig);
+            }
+          });
+          continue;
+        }
         it(`${fault}: refused with a typed error, sockets released`, async () => {
           const rig = await scenario.rig();
           try {
