@@ -292,7 +292,18 @@ export class SecSignStrategy extends FactorStrategy {
         401,
       );
     const { pending } = loaded;
-    const state = await this.client.getAuthSessionState(pending);
+    const state = await this.client.getAuthSessionState(pending).catch(async (err: unknown) => {
+      // A concurrent completion may have won and released the session at SecSign in the meantime:
+      // then the vendor no longer knows it, and this request simply lost the race.
+      if ((await this.store.get(loaded.key)) !== loaded.raw) {
+        throw new AuthenticationFailure(
+          'no_pending_challenge',
+          'This SecSign ID login was already completed.',
+          401,
+        );
+      }
+      throw err;
+    });
     const decision = decideSecSignState(state, Date.now() - pending.startedAt, this.maxAgeMs);
     switch (decision.outcome) {
       case 'waiting':

@@ -232,6 +232,30 @@ function secsignSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<
       expect(results.map((r) => r.status).sort()).to.deep.equal([200, 401]);
     });
 
+    it('P6: a completion that loses the race after the winner released the session is a 401, never a 502', async () => {
+      const { app, secsign } = setup();
+      const agent = request.agent(app);
+      await agent.post('/secsign/start').send({ secsignid: 'alice' });
+      sandbox.secsign.approve('alice');
+      // The loser asks SecSign for the state only once the winner has completed and released it.
+      const askState = secsign.client.getAuthSessionState.bind(secsign.client);
+      let winnerDone!: () => void;
+      const released = new Promise<void>((resolve) => (winnerDone = resolve));
+      let calls = 0;
+      secsign.client.getAuthSessionState = async (ref) => {
+        if (++calls === 1) await released;
+        return askState(ref);
+      };
+      const loser = agent.post('/secsign/complete').then((res) => res);
+      await sleep(20);
+      const winner = await agent.post('/secsign/complete');
+      winnerDone();
+      expect(winner.status).to.equal(200);
+      const lost = await loser;
+      expect(lost.status, JSON.stringify(lost.body)).to.equal(401);
+      expect(lost.body.code).to.equal('no_pending_challenge');
+    });
+
     it('starting again replaces the pending session and cancels the old one at SecSign', async () => {
       const agent = request.agent(setup().app);
       await agent.post('/secsign/start').send({ secsignid: 'bob' });
