@@ -74,7 +74,9 @@ function requestsFor({ cookie, xToken }) {
       setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'x-token': token } }),
       onResponse: (status, _body, _ctx, headers) => {
         // The rolling token: every answer carries the next one.
-        if (status === 200 && headers?.['x-token']) token = headers['x-token'];
+        // autocannon keeps the header names as sent (`X-Token`): look them up without case.
+        const renewed = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'x-token')?.[1];
+        if (status === 200 && renewed) token = renewed;
       },
     },
     { method: 'GET', path: '/api/secret', headers: { 'x-token': 'not-a-token' } },
