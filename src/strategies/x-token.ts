@@ -175,7 +175,7 @@ export class XTokenStrategy extends FactorStrategy {
    */
   logoutEverywhere(passport: PassportLike): Handler {
     return this.withToken(passport, { success: false }, (req, res, next) => {
-      const { sub } = decodeSubject(req);
+      const { sub } = (req as IncomingMessage & { authInfo: XTokenInfo }).authInfo;
       this.revokeUser(sub).then((families) => {
         res.removeHeader('X-Token');
         sendJson(res, 200, { success: true, families });
@@ -232,11 +232,6 @@ export class XTokenStrategy extends FactorStrategy {
       (authenticate as unknown as Handler)(req, res, next);
     };
   }
-}
-
-/** The subject of the token that authenticated this request. */
-function decodeSubject(req: IncomingMessage): { sub: string } {
-  return { sub: (req as IncomingMessage & { authInfo: XTokenInfo }).authInfo.sub };
 }
 
 function answerFailure(

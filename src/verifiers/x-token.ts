@@ -183,11 +183,6 @@ export class XTokenManager {
     this.store = options.store ?? new MemoryStore();
   }
 
-  /** Milliseconds a replaced token stays usable (`reuseGraceSec`). */
-  get reuseGraceMs(): number {
-    return this.#graceMs;
-  }
-
   /** Starts a NEW token family for `subject` (every login does, so no token survives a re-login). */
   async issue(subject: string): Promise<IssuedXToken> {
     if (typeof subject !== 'string' || subject === '') {
@@ -208,7 +203,9 @@ export class XTokenManager {
 
   /**
    * Checks signature (algorithms pinned to the configured keys), type, issuer, audience, idle and
-   * absolute expiry, and that the family is still live in the store. Throws `invalid_token` (401).
+   * absolute expiry, and that the token is its family's current one, or a predecessor within
+   * `reuseGraceSec`, in one store round trip. Does not rotate. A predecessor after its grace
+   * revokes the family (`reuse_detected`). Throws `invalid_token` (401).
    */
   async verify(token: string): Promise<XTokenPayload> {
     const payload = await this.#verifySignedToken(token);
