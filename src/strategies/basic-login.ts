@@ -16,7 +16,11 @@ import { FactorStrategy, type Decision } from './base.js';
 const OWNER = 'BasicLoginStrategy';
 
 export interface BasicLoginThrottleOptions {
-  /** Failed logins per username (case-insensitive) per window before 429 (default 10). */
+  /**
+   * Failed logins per username (case-insensitive) per window before 429 (default 10). Each attempt
+   * reserves its slot before `verify`, so no more than this many attempts per window ever reach
+   * `verify`, however many run in parallel or on however many instances share the store.
+   */
   maxFailuresPerUser?: number;
   /** Failed logins per client IP per window before 429 (default 100). */
   maxFailuresPerIp?: number;
