@@ -195,22 +195,46 @@ async function cannon(options) {
   };
 }
 
+/**
+ * Our side of B-XTOK as a real client drives it: every answer carries the next token, which the
+ * next request sends (a used token is a predecessor after reuseGraceSec). 32 chains for 16
+ * connections, each chain used by one request at a time, so every request takes the rotation path.
+ */
+async function rollingXTokenSide(url) {
+  const idle = await prepare('xtoken', 32);
+  return {
+    url,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'x-token': idle.shift() } }),
+        onResponse: (status, _body, _context, headers) => {
+          const renewed = Object.entries(headers ?? {}).find(
+            ([name]) => name.toLowerCase() === 'x-token',
+          )?.[1];
+          if (status === 200 && renewed) idle.push(renewed);
+        },
+      },
+    ],
+  };
+}
+
 async function benchXToken(info) {
   const { urls, tokens } = info;
   const sides = {
-    ours: { url: `${urls.xtokenOurs}/api`, headers: { 'x-token': tokens.xToken } },
-    bare: { url: `${urls.xtokenBare}/api`, headers: {} },
-    jwt: { url: `${urls.xtokenJwt}/api`, headers: { authorization: `Bearer ${tokens.jwt}` } },
+    ours: () => rollingXTokenSide(`${urls.xtokenOurs}/api`),
+    bare: async () => ({ url: `${urls.xtokenBare}/api`, headers: {} }),
+    jwt: async () => ({ url: `${urls.xtokenJwt}/api`, headers: { authorization: `Bearer ${tokens.jwt}` } }),
   };
   const figures = { ours: [], bare: [], jwt: [] };
   const vsBare = [];
   const vsJwt = [];
-  for (const side of Object.keys(sides)) await cannon({ ...sides[side], duration: 1 }); // warm-up
+  for (const side of Object.keys(sides)) await cannon({ ...(await sides[side]()), duration: 1 }); // warm-up
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 ? ['jwt', 'bare', 'ours'] : ['ours', 'bare', 'jwt'];
     const got = {};
     for (const side of order) {
-      const run = await cannon({ ...sides[side], duration: SECONDS });
+      const run = await cannon({ ...(await sides[side]()), duration: SECONDS });
       if (run.non2xx > 0) throw new Error(`B-XTOK ${side}: ${run.non2xx} failed requests`);
       got[side] = run.rps;
       figures[side].push(run.rps);

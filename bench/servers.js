@@ -266,6 +266,12 @@ async function prepare(kind, n) {
       }
       return out;
     }
+    case 'xtoken': {
+      // Fresh token families: every X-Token request renews its token (the predecessor lives on
+      // for reuseGraceSec only), so each autocannon run rolls its own chains.
+      for (let i = 0; i < n; i++) out.push((await xToken.tokens.issue(USER.id)).token);
+      return out;
+    }
     default:
       throw new Error(`Unknown preparation "${kind}".`);
   }

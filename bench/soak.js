@@ -65,16 +65,44 @@ const sessions = [await session(ALICE), await session(BOB)];
 
 const json = { 'content-type': 'application/json' };
 /** One visit's mix; autocannon cycles through it on every connection. */
+const xTokenAnswers = {};
 function requestsFor({ cookie, xToken }) {
+  // One client's rolling token, shared by every connection as a page's parallel calls share it.
+  // Requests are numbered: only the answer to a request sent after the one that gave the held
+  // token replaces it (an overtaken answer carries a token replaced since, which would revoke the
+  // family once its reuse grace is over). A 401 (e.g. a family revoked between runs, when
+  // autocannon dropped answers in flight) logs in again, as a client would.
   let token = xToken;
+  let sent = 0;
+  let tokenFrom = 0;
+  let relogin;
   return [
     {
       method: 'GET',
       path: '/api/secret',
-      setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'x-token': token } }),
-      onResponse: (status, _body, _ctx, headers) => {
-        // The rolling token: every answer carries the next one.
-        if (status === 200 && headers?.['x-token']) token = headers['x-token'];
+      setupRequest: (req, context) => {
+        context.number = ++sent;
+        return { ...req, headers: { ...req.headers, 'x-token': token } };
+      },
+      onResponse: (status, _body, context, headers) => {
+        xTokenAnswers[status] = (xTokenAnswers[status] ?? 0) + 1;
+        // autocannon keeps the header names as sent (`X-Token`): look them up without case.
+        const renewed = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'x-token')?.[1];
+        if (status === 200 && renewed && context.number > tokenFrom) {
+          token = renewed;
+          tokenFrom = context.number;
+        }
+        if (status === 401 && !relogin) {
+          const from = sent;
+          relogin = fetch(`${baseUrl}/api/auth/login`, { method: 'POST', headers: { authorization: ALICE } })
+            .then((answer) => {
+              if (answer.status === 200) {
+                token = answer.headers.get('x-token');
+                tokenFrom = from;
+              }
+            })
+            .finally(() => (relogin = undefined));
+        }
       },
     },
     { method: 'GET', path: '/api/secret', headers: { 'x-token': 'not-a-token' } },
@@ -124,6 +152,8 @@ const summary = {
   requests: served,
   requestsPerSecond: Math.round(served / seconds),
   answersByStatus: Object.fromEntries([...statuses].sort(([a], [b]) => a - b)),
+  // The rolling X-Token calls alone (warm-up included): 401s here mean a family was lost.
+  xTokenAnswers,
   socketErrorsAndTimeouts: errors,
   latencyMs: {
     p50: Math.max(p(first.result, 'p50'), p(second.result, 'p50')),

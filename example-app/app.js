@@ -220,6 +220,8 @@ export async function createExampleApp(options = {}) {
   app.post('/api/auth/login', xToken.login(passport));
   app.get('/api/auth/refresh', xToken.refresh(passport));
   app.post('/api/auth/logout', xToken.logout(passport));
+  // "Log out everywhere": every token family of the caller (B12).
+  app.post('/api/auth/logout-everywhere', xToken.logoutEverywhere(passport));
   app.get('/api/secret', xToken.protect(passport), (req, res) => {
     res.json({
       message: `Hello ${req.user.name}, this came from a secured API.`,

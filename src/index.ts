@@ -17,7 +17,7 @@ export type {
 } from './internal/verify.js';
 export type { Handler, NextFunction, PassportLike } from './internal/http.js';
 
-export type { RateLimiterSpec, Store } from './stores/store.js';
+export type { RateLimiterSpec, RollResult, Store } from './stores/store.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export {
   RedisStore,
@@ -30,10 +30,12 @@ export { parseBasicAuthorization, type BasicCredentials } from './verifiers/basi
 export {
   XTokenManager,
   type IssuedXToken,
+  type RenewedXToken,
   type KeyInput,
   type XTokenAsymmetricAlg,
   type XTokenHmacAlg,
   type XTokenKey,
+  type XTokenEvent,
   type XTokenOptions,
   type XTokenPayload,
 } from './verifiers/x-token.js';

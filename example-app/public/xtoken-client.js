@@ -2,7 +2,11 @@
 // refresh on a timer, revoke on logout, and say clearly when the session is gone.
 import { basicCredentials, messageIn } from './common.js';
 const REFRESH_EVERY_MS = 5 * 60 * 1000;
-const session = { token: null, refreshTimer: null };
+// `sent` numbers the requests, `tokenFrom` is the number of the request whose answer gave the
+// token held: an answer to an older request (a slow route overtaken by later ones) carries a
+// token that has been replaced since, and sending it back after the server's reuse grace would
+// revoke the whole session, so it is not kept.
+const session = { token: null, refreshTimer: null, sent: 0, tokenFrom: 0 };
 
 const $ = (id) => document.getElementById(id);
 const show = messageIn('message');
@@ -11,9 +15,13 @@ async function call(method, path, { authorization } = {}) {
   const headers = { Accept: 'application/json' };
   if (authorization) headers.Authorization = authorization;
   else if (session.token) headers['X-Token'] = session.token;
+  const number = ++session.sent;
   const response = await fetch(path, { method, headers });
   const renewed = response.headers.get('X-Token');
-  if (renewed) session.token = renewed;
+  if (renewed && number > session.tokenFrom) {
+    session.token = renewed;
+    session.tokenFrom = number;
+  }
   const body = await response.json().catch(() => ({}));
   return { status: response.status, body };
 }

@@ -2,29 +2,47 @@ import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible'
 import { AuthenticationFailure } from '../errors.js';
 
 /**
- * A failure counter on rate-limiter-flexible: `check()` refuses once `points` failures are
- * counted in the window; `record()` counts one; `reset()` forgets them after a success.
+ * A failure counter on rate-limiter-flexible. `reserve()` takes a failure slot BEFORE the check it
+ * guards (one atomic `consume`), so a burst of parallel attempts, on one instance or many, can
+ * never reach the check more than `points` times per window; `release()` gives a slot back when
+ * the attempt turned out not to be a failure, `reset()` forgets every failure of the key.
  */
 export class FailureThrottle {
-  constructor(
-    private readonly limiter: RateLimiterAbstract,
-    private readonly points: number,
-  ) {}
+  constructor(private readonly limiter: RateLimiterAbstract) {}
 
-  /** Throws `rate_limited` (429) with `retryAfter` when the key has used up its failures. */
-  async check(key: string): Promise<void> {
-    const res = await this.limiter.get(key);
-    if (res !== null && res.consumedPoints >= this.points) throw rateLimitedAfter(res);
+  /** Takes one slot, or throws `rate_limited` (429) with `retryAfter` once the key has none left. */
+  async reserve(key: string): Promise<void> {
+    await consumeOrThrow(this.limiter, key);
   }
 
-  async record(key: string): Promise<void> {
-    // penalty() counts without rejecting once the limit is passed, unlike consume().
-    await this.limiter.penalty(key, 1);
+  /** Gives back a slot taken by `reserve()` (the attempt was not a failure). */
+  async release(key: string): Promise<void> {
+    await this.limiter.reward(key, 1);
   }
 
   async reset(key: string): Promise<void> {
     await this.limiter.delete(key);
   }
+}
+
+/**
+ * Reserves one slot on every `[throttle, key]` pair at once (parallel, one round trip each). When
+ * any refuses, the slots the others took are given back, so a refused attempt counts nowhere, and
+ * the refusal is thrown.
+ */
+export async function reserveAll(
+  pairs: ReadonlyArray<readonly [FailureThrottle | undefined, string]>,
+): Promise<void> {
+  const active = pairs.filter((pair): pair is readonly [FailureThrottle, string] => pair[0] !== undefined);
+  const results = await Promise.allSettled(active.map(([throttle, key]) => throttle.reserve(key)));
+  const refusal = results.find((result) => result.status === 'rejected');
+  if (refusal === undefined) return;
+  await Promise.all(
+    active.map(([throttle, key], index) =>
+      results[index]!.status === 'fulfilled' ? throttle.release(key) : undefined,
+    ),
+  );
+  throw (refusal as PromiseRejectedResult).reason;
 }
 
 /** A 429 failure whose `retryAfter` is when the limiter lets the key through again. */

@@ -1,6 +1,22 @@
 import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ConfigurationError } from '../errors.js';
-import { assertKey, assertTtl, type RateLimiterSpec, type Store } from './store.js';
+import {
+  ROLLING_MAX_PREDECESSORS,
+  assertGrace,
+  assertKey,
+  assertMember,
+  assertTtl,
+  type RateLimiterSpec,
+  type RollResult,
+  type Store,
+} from './store.js';
+
+/** A rolling record as kept in memory: data, current member, superseded members with their grace end. */
+interface Rolling {
+  d: string;
+  c: string;
+  p: Array<[member: string, until: number]>;
+}
 
 export interface MemoryStoreOptions {
   /**
@@ -95,6 +111,66 @@ export class MemoryStore implements Store {
     return 1;
   }
 
+  async setRolling(key: string, data: string, current: string, ttlMs: number): Promise<void> {
+    assertMember(current, 'rolling member');
+    const record: Rolling = { d: data, c: current, p: [] };
+    await this.set(key, JSON.stringify(record), ttlMs);
+  }
+
+  async roll(key: string, presented: string, next: string | undefined, graceMs: number): Promise<RollResult> {
+    assertKey(key);
+    assertMember(presented, 'rolling member');
+    if (next !== undefined) assertMember(next, 'rolling member');
+    assertGrace(graceMs);
+    // Atomic by construction: no await between the read and the write.
+    const entry = this.#live(key);
+    const record = entry && parseRolling(entry.value);
+    if (!entry || !record) return { status: 'absent' };
+    const now = Date.now();
+    if (record.c === presented) {
+      if (next === undefined) return { status: 'current', data: record.d, current: record.c };
+      record.p = record.p.filter(([, until]) => until > now);
+      record.p.push([presented, now + graceMs]);
+      record.p.splice(0, Math.max(0, record.p.length - ROLLING_MAX_PREDECESSORS));
+      record.c = next;
+      entry.value = JSON.stringify(record);
+      return { status: 'rolled', data: record.d, current: next };
+    }
+    if (record.p.some(([member, until]) => member === presented && until > now)) {
+      return { status: 'grace', data: record.d, current: record.c };
+    }
+    this.#entries.delete(key);
+    return { status: 'reused', data: record.d };
+  }
+
+  async addMember(key: string, member: string, ttlMs: number): Promise<void> {
+    assertKey(key);
+    assertMember(member);
+    assertTtl(ttlMs);
+    const now = Date.now();
+    const entry = this.#live(key);
+    const members = (entry && parseMembers(entry.value)) || new Map<string, number>();
+    for (const [name, until] of members) if (until <= now) members.delete(name);
+    members.set(member, now + ttlMs);
+    const value = JSON.stringify([...members]);
+    if (entry) {
+      entry.value = value;
+      entry.expiresAt = Math.max(entry.expiresAt, now + ttlMs);
+      return;
+    }
+    this.#makeRoom();
+    this.#entries.set(key, { value, expiresAt: now + ttlMs });
+  }
+
+  async takeMembers(key: string): Promise<string[]> {
+    assertKey(key);
+    const entry = this.#live(key);
+    if (!entry) return [];
+    this.#entries.delete(key);
+    const now = Date.now();
+    return [...(parseMembers(entry.value) ?? [])].filter(([, until]) => until > now).map(([name]) => name);
+  }
+
   createRateLimiter(spec: RateLimiterSpec): RateLimiterAbstract {
     return new RateLimiterMemory({
       keyPrefix: spec.keyPrefix,
@@ -136,4 +212,26 @@ export class MemoryStore implements Store {
       if (entry.expiresAt <= now) this.#entries.delete(key);
     }
   }
+}
+
+/** A rolling record, or `undefined` for a value that is not one (set by something else). */
+function parseRolling(value: string): Rolling | undefined {
+  try {
+    const record = JSON.parse(value) as Rolling;
+    if (typeof record?.d === 'string' && typeof record.c === 'string' && Array.isArray(record.p))
+      return record;
+  } catch {
+    // Not a rolling record.
+  }
+  return undefined;
+}
+
+function parseMembers(value: string): Map<string, number> | undefined {
+  try {
+    const pairs = JSON.parse(value) as Array<[string, number]>;
+    if (Array.isArray(pairs)) return new Map(pairs);
+  } catch {
+    // Not a member set.
+  }
+  return undefined;
 }

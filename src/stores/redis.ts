@@ -1,7 +1,16 @@
 import { createHash } from 'node:crypto';
 import { RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ConfigurationError, StoreError } from '../errors.js';
-import { assertKey, assertTtl, type RateLimiterSpec, type Store } from './store.js';
+import {
+  ROLLING_MAX_PREDECESSORS,
+  assertGrace,
+  assertKey,
+  assertMember,
+  assertTtl,
+  type RateLimiterSpec,
+  type RollResult,
+  type Store,
+} from './store.js';
 
 /** A connected node-redis (`redis` v4 or later) client: anything with `sendCommand(args)`. */
 export interface NodeRedisClientLike {
@@ -32,9 +41,50 @@ const DELETE_IF_EQUALS_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`;
+// Redis's own clock (TIME) times the grace, so instances with skewed clocks agree. A value that is
+// not a rolling record (e.g. a family written by an older version) counts as absent: fail closed.
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+const ROLL_SCRIPT = `local raw = redis.call('GET', KEYS[1])
+if not raw then return {'absent'} end
+local ok, rec = pcall(cjson.decode, raw)
+if not ok or type(rec) ~= 'table' or type(rec.c) ~= 'string' or type(rec.d) ~= 'string' then return {'absent'} end
+${NOW_MS}
+local presented, nxt, grace, cap = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local previous = type(rec.p) == 'table' and rec.p or {}
+if rec.c == presented then
+  if nxt == '' then return {'current', rec.d, rec.c} end
+  local kept = {}
+  for _, p in ipairs(previous) do
+    if tonumber(p[2]) > now then kept[#kept + 1] = p end
+  end
+  kept[#kept + 1] = {presented, now + grace}
+  while #kept > cap do table.remove(kept, 1) end
+  redis.call('SET', KEYS[1], cjson.encode({d = rec.d, c = nxt, p = kept}), 'KEEPTTL')
+  return {'rolled', rec.d, nxt}
+end
+for _, p in ipairs(previous) do
+  if p[1] == presented and tonumber(p[2]) > now then return {'grace', rec.d, rec.c} end
+end
+redis.call('DEL', KEYS[1])
+return {'reused', rec.d}`;
+// A sorted set scored by each member's expiry: expired members are pruned on every add.
+const ADD_MEMBER_SCRIPT = `${NOW_MS}
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1`;
+const TAKE_MEMBERS_SCRIPT = `${NOW_MS}
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+redis.call('DEL', KEYS[1])
+return members`;
 const scriptSha = (script: string): string => createHash('sha1').update(script).digest('hex');
 const INCREMENT_SHA = scriptSha(INCREMENT_SCRIPT);
 const DELETE_IF_EQUALS_SHA = scriptSha(DELETE_IF_EQUALS_SCRIPT);
+const ROLL_SHA = scriptSha(ROLL_SCRIPT);
+const ADD_MEMBER_SHA = scriptSha(ADD_MEMBER_SCRIPT);
+const TAKE_MEMBERS_SHA = scriptSha(TAKE_MEMBERS_SCRIPT);
 
 /**
  * A store on Redis ≥ 6.2, shared by every app instance that uses the same Redis and prefix.
@@ -109,6 +159,54 @@ export class RedisStore implements Store {
     return count;
   }
 
+  async setRolling(key: string, data: string, current: string, ttlMs: number): Promise<void> {
+    assertMember(current, 'rolling member');
+    await this.set(key, JSON.stringify({ d: data, c: current, p: [] }), ttlMs);
+  }
+
+  async roll(key: string, presented: string, next: string | undefined, graceMs: number): Promise<RollResult> {
+    assertKey(key);
+    assertMember(presented, 'rolling member');
+    if (next !== undefined) assertMember(next, 'rolling member');
+    assertGrace(graceMs);
+    const reply = await this.#script(ROLL_SCRIPT, ROLL_SHA, this.#prefix + key, [
+      presented,
+      next ?? '',
+      String(graceMs),
+      String(ROLLING_MAX_PREDECESSORS),
+    ]);
+    if (!Array.isArray(reply)) throw new StoreError('Redis answered a roll with something else than a list.');
+    const [status, data, current] = reply.map(asString);
+    if (
+      status !== 'rolled' &&
+      status !== 'current' &&
+      status !== 'grace' &&
+      status !== 'reused' &&
+      status !== 'absent'
+    ) {
+      throw new StoreError(`Redis answered a roll with an unknown status.`);
+    }
+    return {
+      status,
+      ...(data !== undefined ? { data } : {}),
+      ...(current !== undefined ? { current } : {}),
+    };
+  }
+
+  async addMember(key: string, member: string, ttlMs: number): Promise<void> {
+    assertKey(key);
+    assertMember(member);
+    assertTtl(ttlMs);
+    await this.#script(ADD_MEMBER_SCRIPT, ADD_MEMBER_SHA, this.#prefix + key, [member, String(ttlMs)]);
+  }
+
+  async takeMembers(key: string): Promise<string[]> {
+    assertKey(key);
+    const reply = await this.#script(TAKE_MEMBERS_SCRIPT, TAKE_MEMBERS_SHA, this.#prefix + key, []);
+    if (!Array.isArray(reply)) throw new StoreError('Redis answered a member list with something else.');
+    return reply.map((member) => asString(member) ?? '');
+  }
+
   createRateLimiter(spec: RateLimiterSpec): RateLimiterAbstract {
     return new RateLimiterRedis({
       storeClient: this.#client,
@@ -125,12 +223,13 @@ export class RedisStore implements Store {
   }
 
   /** Runs a Lua script by its SHA, loading it with EVAL when Redis does not know it yet. */
-  async #script(script: string, sha: string, key: string, arg: string): Promise<unknown> {
+  async #script(script: string, sha: string, key: string, args: string | string[]): Promise<unknown> {
+    const argv = typeof args === 'string' ? [args] : args;
     try {
-      return await this.#command(['EVALSHA', sha, '1', key, arg]);
+      return await this.#command(['EVALSHA', sha, '1', key, ...argv]);
     } catch (err) {
       if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw storeError('EVALSHA', err);
-      return this.#run('EVAL', [script, '1', key, arg]);
+      return this.#run('EVAL', [script, '1', key, ...argv]);
     }
   }
 

@@ -12,6 +12,24 @@ export interface RateLimiterSpec {
   blockDurationSec?: number;
 }
 
+/** What `Store.roll()` found; see there. */
+export interface RollResult {
+  /**
+   * `rolled`: `presented` was the current member and `next` replaced it. `current`: it was the
+   * current member (no `next` given, nothing changed). `grace`: it was replaced less than
+   * `graceMs` ago (nothing changed). `reused`: it was replaced longer ago or never belonged, and
+   * the whole record has been deleted. `absent`: there is no record.
+   */
+  status: 'rolled' | 'current' | 'grace' | 'reused' | 'absent';
+  /** The record's `data` (every status but `absent`). */
+  data?: string;
+  /** The current member after the call (`rolled`, `current`, `grace`). */
+  current?: string;
+}
+
+/** Most superseded members a rolling record remembers for their grace period. */
+export const ROLLING_MAX_PREDECESSORS = 32;
+
 /**
  * What strategies keep between requests: pending challenges, token families, counters.
  *
@@ -39,6 +57,26 @@ export interface Store {
    * that later increments do not extend, so a counter always dies at the end of its window.
    */
   increment(key: string, ttlMs: number): Promise<number>;
+  /**
+   * Creates (or replaces) a rolling record: fixed `data` and a `current` member, which `roll()`
+   * replaces. The record lives `ttlMs`; rolling never extends it.
+   */
+  setRolling(key: string, data: string, current: string, ttlMs: number): Promise<void>;
+  /**
+   * Atomically checks `presented` against a rolling record and, when it is the current member and
+   * `next` is given, makes `next` current and remembers `presented` as superseded for `graceMs`.
+   * A member presented after its grace (or one never current) deletes the whole record: this is
+   * reuse detection for rotating tokens. Of concurrent rolls of the same member exactly one gets
+   * `rolled`; the others get `grace`. Members are `[A-Za-z0-9_-]` strings.
+   */
+  roll(key: string, presented: string, next: string | undefined, graceMs: number): Promise<RollResult>;
+  /**
+   * Adds `member` to the set at `key` for `ttlMs` (each member expires on its own; the set lives
+   * as long as its longest-lived member). Adding a member again renews its lifetime.
+   */
+  addMember(key: string, member: string, ttlMs: number): Promise<void>;
+  /** Atomically returns the set's live members and deletes the set. */
+  takeMembers(key: string): Promise<string[]>;
   /** A rate-limiter-flexible limiter backed by the same storage as this store. */
   createRateLimiter(spec: RateLimiterSpec): RateLimiterAbstract;
   /** Releases what the store holds (timers; never the app's own Redis client). */
@@ -54,5 +92,19 @@ export function assertKey(key: unknown): asserts key is string {
 export function assertTtl(ttlMs: unknown): asserts ttlMs is number {
   if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
     throw new TypeError(`A store TTL must be a positive whole number of milliseconds, got ${String(ttlMs)}.`);
+  }
+}
+
+const MEMBER = /^[A-Za-z0-9_-]+$/;
+
+export function assertMember(member: unknown, name = 'member'): asserts member is string {
+  if (typeof member !== 'string' || !MEMBER.test(member)) {
+    throw new TypeError(`A store ${name} must be a non-empty string of [A-Za-z0-9_-].`);
+  }
+}
+
+export function assertGrace(graceMs: unknown): asserts graceMs is number {
+  if (typeof graceMs !== 'number' || !Number.isSafeInteger(graceMs) || graceMs < 0) {
+    throw new TypeError(`A grace period must be a whole number of milliseconds ≥ 0, got ${String(graceMs)}.`);
   }
 }

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { AuthenticationFailure, ConfigurationError } from '../errors.js';
 import { functionOption, positiveIntegerOption, requireFunction } from '../internal/options.js';
-import { FailureThrottle } from '../internal/throttle.js';
+import { FailureThrottle, reserveAll } from '../internal/throttle.js';
 import {
   invokeVerify,
   type User,
@@ -16,7 +16,11 @@ import { FactorStrategy, type Decision } from './base.js';
 const OWNER = 'BasicLoginStrategy';
 
 export interface BasicLoginThrottleOptions {
-  /** Failed logins per username (case-insensitive) per window before 429 (default 10). */
+  /**
+   * Failed logins per username (case-insensitive) per window before 429 (default 10). Each attempt
+   * reserves its slot before `verify`, so no more than this many attempts per window ever reach
+   * `verify`, however many run in parallel or on however many instances share the store.
+   */
   maxFailuresPerUser?: number;
   /** Failed logins per client IP per window before 429 (default 100). */
   maxFailuresPerIp?: number;
@@ -100,11 +104,9 @@ export class BasicLoginStrategy extends FactorStrategy {
           points: perUser,
           durationSec: windowSec,
         }),
-        perUser,
       );
       this.ipThrottle = new FailureThrottle(
         store.createRateLimiter({ keyPrefix: 'basic-login:fail-ip', points: perIp, durationSec: windowSec }),
-        perIp,
       );
     }
   }
@@ -116,20 +118,24 @@ export class BasicLoginStrategy extends FactorStrategy {
     }
     const userKey = credentials.username.toLowerCase();
     const ipKey = this.getClientIp(req) ?? 'unknown';
-    await Promise.all([this.userThrottle?.check(userKey), this.ipThrottle?.check(ipKey)]);
+    // B10: the failure slot is taken BEFORE verify, atomically in the store, and given back on
+    // success. Checking first and counting after let every guess of a parallel burst (on one
+    // instance or many) through the check before the first failure was counted.
+    await reserveAll([
+      [this.userThrottle, userKey],
+      [this.ipThrottle, ipKey],
+    ]);
 
     const args = [credentials.username, credentials.password];
     const { user, info } = await invokeVerify<User>(
       this.verify,
       this.passReqToCallback ? [req, ...args] : args,
     );
-    if (user === false) {
-      await Promise.all([this.userThrottle?.record(userKey), this.ipThrottle?.record(ipKey)]);
-      throw new AuthenticationFailure('invalid_credentials', INVALID_MESSAGE, 401);
-    }
-    // A success clears the username's failures; the per-IP count keeps running, since one
-    // address guessing many accounts may well own one of them.
-    await this.userThrottle?.reset(userKey);
+    // A failure keeps its slots: they are the failure count.
+    if (user === false) throw new AuthenticationFailure('invalid_credentials', INVALID_MESSAGE, 401);
+    // A success forgets the username's failures; the per-IP count keeps the failures it saw but
+    // not this success, since one address guessing many accounts may well own one of them.
+    await Promise.all([this.userThrottle?.reset(userKey), this.ipThrottle?.release(ipKey)]);
     return { action: 'success', user, info };
   }
 

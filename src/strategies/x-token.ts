@@ -50,6 +50,8 @@ export interface XTokenInfo {
   token: string;
   /** The token family (login) id; `logout()` revokes it. */
   sid: string;
+  /** The user's id (the token's subject); `logoutEverywhere()` revokes all of its families. */
+  sub: string;
   /** The renewed token's idle expiry, seconds since the epoch. */
   expiresAt: number;
   /** The family's absolute end, seconds since the epoch. */
@@ -101,10 +103,9 @@ export class XTokenStrategy extends FactorStrategy {
     if (token === undefined) {
       throw new AuthenticationFailure('missing_credentials', 'An X-Token is required. Log in first.', 401);
     }
-    const payload = await this.tokens.verify(token);
-    // The renewal is signed while verify looks the user up; it is sent only if the user is found.
-    const renewing = this.tokens.renew(payload);
-    renewing.catch(() => undefined);
+    // One store round trip checks the family and makes this token the predecessor of `renewed`
+    // (B11); the renewal is sent only if the user is found.
+    const { payload, renewed } = await this.tokens.verifyAndRenew(token);
     const { user, info } = await invokeVerify<User>(
       this.verify,
       this.passReqToCallback ? [req, payload] : [payload],
@@ -116,7 +117,6 @@ export class XTokenStrategy extends FactorStrategy {
         401,
       );
     }
-    const renewed = await renewing;
     setHeaders(req, tokenHeaders(renewed.token));
     return { action: 'success', user, info: successInfo(info, authInfo(renewed)) };
   }
@@ -166,6 +166,30 @@ export class XTokenStrategy extends FactorStrategy {
         sendJson(res, 200, { success: true });
       }, next);
     });
+  }
+
+  /**
+   * `POST /api/auth/logout-everywhere`: revokes every token family of the token's user (all
+   * devices, this one included); `{ success: true, families }`, no new token. The same as
+   * `revokeUser()` for a user who asks for it.
+   */
+  logoutEverywhere(passport: PassportLike): Handler {
+    return this.withToken(passport, { success: false }, (req, res, next) => {
+      const { sub } = (req as IncomingMessage & { authInfo: XTokenInfo }).authInfo;
+      this.revokeUser(sub).then((families) => {
+        res.removeHeader('X-Token');
+        sendJson(res, 200, { success: true, families });
+      }, next);
+    });
+  }
+
+  /**
+   * Revokes every token family of one user (password change, "log out everywhere"), on every
+   * instance sharing the store; tokens issued afterwards work. `userId` is the token subject
+   * (`getSubject(user)`). Emits `user_revoked` through `onEvent`; answers the number of families.
+   */
+  revokeUser(userId: string): Promise<number> {
+    return this.tokens.revokeUser(userId);
   }
 
   /**
@@ -256,6 +280,7 @@ function authInfo(issued: IssuedXToken): XTokenInfo {
     method: 'x-token',
     token: issued.token,
     sid: issued.payload.sid,
+    sub: issued.payload.sub,
     expiresAt: issued.payload.exp,
     absoluteExpiresAt: issued.absoluteExpiresAt,
   };

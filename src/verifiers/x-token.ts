@@ -16,7 +16,7 @@ import {
 } from 'jose';
 import { AuthenticationFailure, ConfigurationError } from '../errors.js';
 import { CryptoKeyCache } from '../internal/crypto-keys.js';
-import { positiveIntegerOption, stringOption } from '../internal/options.js';
+import { auditHook, positiveIntegerOption, stringOption } from '../internal/options.js';
 import { MemoryStore } from '../stores/memory.js';
 import type { Store } from '../stores/store.js';
 
@@ -57,7 +57,23 @@ export interface XTokenOptions {
   audience?: string;
   /** Clock skew allowed between app instances, in seconds (default 5). */
   clockToleranceSec?: number;
+  /**
+   * Seconds a token stays usable after a renewal replaced it (default 5; 0 allowed). Every
+   * renewal makes the presented token a predecessor; a client's requests that were already in
+   * flight with it (parallel calls of one page, a retry of a lost answer) arrive within a few
+   * seconds, so they are answered with the family's current token. A predecessor used after its
+   * grace is a stolen copy or a replay: the WHOLE family is revoked (the holder's current token
+   * too) and `onEvent` gets `reuse_detected` (B11, RFC 9700 §4.14.2).
+   */
+  reuseGraceSec?: number;
+  /** Audit hook (default none): `reuse_detected`, `user_revoked`. Never given a token. Errors it throws are ignored. */
+  onEvent?: (event: XTokenEvent) => void;
 }
+
+/** Audit events of X-Token families; never a token. */
+export type XTokenEvent =
+  | { type: 'reuse_detected'; userId: string; familyId: string }
+  | { type: 'user_revoked'; userId: string; families: number };
 
 /** The claims of a valid X-Token. */
 export interface XTokenPayload extends JWTPayload {
@@ -70,6 +86,16 @@ export interface XTokenPayload extends JWTPayload {
   exp: number;
   /** When the family began (the login), seconds since the epoch. */
   auth_time: number;
+  /** This token's id; the family's record names the current one. */
+  jti: string;
+}
+
+/** What `verifyAndRenew()` answers. */
+export interface RenewedXToken {
+  /** The presented token's claims. */
+  payload: XTokenPayload;
+  /** The token to hand back: the family's new current token. */
+  renewed: IssuedXToken;
 }
 
 export interface IssuedXToken {
@@ -89,6 +115,8 @@ interface ResolvedKey {
 // Explicit typing (RFC 8725 §3.11) so a JWT minted for another purpose with the same key is refused.
 const TOKEN_TYPE = 'xtoken+jwt';
 const FAMILY_PREFIX = 'x-token:family:';
+// The families of one user, for revokeUser(): an expiring set of family ids.
+const USER_PREFIX = 'x-token:user:';
 const HMAC_MIN_BYTES: Record<XTokenHmacAlg, number> = { HS256: 32, HS384: 48, HS512: 64 };
 const ASYMMETRIC_KEY_TYPES: Record<XTokenAsymmetricAlg, readonly string[]> = {
   ES256: ['ec'],
@@ -121,6 +149,8 @@ export class XTokenManager {
   readonly #issuer: string;
   readonly #audience: string | undefined;
   readonly #clockToleranceSec: number;
+  readonly #graceMs: number;
+  readonly #emit: (event: XTokenEvent) => void;
 
   constructor(options: XTokenOptions) {
     if (options === null || typeof options !== 'object') {
@@ -146,6 +176,10 @@ export class XTokenManager {
       options.clockToleranceSec === undefined
         ? 5
         : nonNegative(options.clockToleranceSec, 'clockToleranceSec');
+    this.#graceMs = Math.round(
+      (options.reuseGraceSec === undefined ? 5 : nonNegative(options.reuseGraceSec, 'reuseGraceSec')) * 1000,
+    );
+    this.#emit = auditHook<XTokenEvent>(options.onEvent, OWNER);
     this.store = options.store ?? new MemoryStore();
   }
 
@@ -156,15 +190,84 @@ export class XTokenManager {
     }
     const now = nowSec();
     const sid = randomBytes(16).toString('base64url');
-    await this.store.set(FAMILY_PREFIX + sid, subject, this.absoluteTtlSec * 1000);
-    return this.#sign({ sub: subject, sid, auth_time: now }, now);
+    const jti = newJti();
+    const ttlMs = this.absoluteTtlSec * 1000;
+    // Parallel: one round trip of latency. The family's record names its current token (jti).
+    const [issued] = await Promise.all([
+      this.#sign({ sub: subject, sid, auth_time: now }, now, jti),
+      this.store.setRolling(FAMILY_PREFIX + sid, subject, jti, ttlMs),
+      this.store.addMember(USER_PREFIX + subject, sid, ttlMs),
+    ]);
+    return issued;
   }
 
   /**
    * Checks signature (algorithms pinned to the configured keys), type, issuer, audience, idle and
-   * absolute expiry, and that the family is still live in the store. Throws `invalid_token` (401).
+   * absolute expiry, and that the token is its family's current one, or a predecessor within
+   * `reuseGraceSec`, in one store round trip. Does not rotate. A predecessor after its grace
+   * revokes the family (`reuse_detected`). Throws `invalid_token` (401).
    */
   async verify(token: string): Promise<XTokenPayload> {
+    const payload = await this.#verifySignedToken(token);
+    await this.#roll(payload, undefined);
+    return payload;
+  }
+
+  /**
+   * `verify()` and `renew()` in ONE store round trip: checks the token and makes it the
+   * predecessor of a new current token of its family (atomically, on every instance sharing the
+   * store). A predecessor within `reuseGraceSec` is answered with the family's current token; one
+   * after it revokes the family (`reuse_detected`). Throws `invalid_token` (401).
+   */
+  async verifyAndRenew(token: string): Promise<RenewedXToken> {
+    const payload = await this.#verifySignedToken(token);
+    const now = nowSec();
+    const jti = newJti();
+    // The successor is signed while the store decides: no round trip waits on the signature.
+    const signing = this.#sign(familyClaims(payload), now, jti);
+    signing.catch(() => undefined);
+    const current = await this.#roll(payload, jti);
+    const renewed = current === jti ? await signing : await this.#sign(familyClaims(payload), now, current);
+    return { payload, renewed };
+  }
+
+  /**
+   * A fresh token in the same family, signed with the current key: new idle expiry, same absolute
+   * end. The payload's token (its `jti`) becomes a predecessor, as in `verifyAndRenew()`.
+   */
+  async renew(payload: XTokenPayload): Promise<IssuedXToken> {
+    const jti = newJti();
+    const current = await this.#roll(payload, jti);
+    return this.#sign(familyClaims(payload), nowSec(), current);
+  }
+
+  /** Ends a token family: every token of it, past or future, is refused from now on. */
+  async revoke(sid: string): Promise<void> {
+    if (typeof sid !== 'string' || sid === '')
+      throw new TypeError('XTokenManager.revoke: `sid` must be a string.');
+    await this.store.delete(FAMILY_PREFIX + sid);
+  }
+
+  /**
+   * Revokes every token family of one user in one call (password change, "log out everywhere"),
+   * on every instance sharing the store; a token issued after the call works. Emits
+   * `user_revoked`; answers how many live families were ended. A login running at the very same
+   * moment may keep its new family.
+   */
+  async revokeUser(subject: string): Promise<number> {
+    if (typeof subject !== 'string' || subject === '') {
+      throw new TypeError('XTokenManager.revokeUser: the subject (user id) must be a non-empty string.');
+    }
+    const sids = await this.store.takeMembers(USER_PREFIX + subject);
+    // take() rather than delete(): it tells which families were still live (logout ends some early).
+    const ended = await Promise.all(sids.map((sid) => this.store.take(FAMILY_PREFIX + sid)));
+    const families = ended.filter((value) => value !== undefined).length;
+    this.#emit({ type: 'user_revoked', userId: subject, families });
+    return families;
+  }
+
+  /** Signature, type, issuer, audience, idle and absolute expiry: everything but the store. */
+  async #verifySignedToken(token: string): Promise<XTokenPayload> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, (header) => this.#verificationKey(header), {
@@ -172,7 +275,7 @@ export class XTokenManager {
         typ: TOKEN_TYPE,
         issuer: this.#issuer,
         ...(this.#audience !== undefined ? { audience: this.#audience } : {}),
-        requiredClaims: ['sub', 'sid', 'iat', 'exp', 'auth_time'],
+        requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp', 'auth_time'],
         clockTolerance: this.#clockToleranceSec,
       }));
     } catch (err) {
@@ -183,31 +286,36 @@ export class XTokenManager {
     const now = nowSec();
     if (now - this.#clockToleranceSec >= payload.auth_time + this.absoluteTtlSec) throw INVALID();
     if (payload.auth_time > payload.iat || payload.iat > now + this.#clockToleranceSec) throw INVALID();
-    const familySubject = await this.store.get(FAMILY_PREFIX + payload.sid);
-    if (familySubject !== payload.sub) throw INVALID();
     return payload;
   }
 
-  /** A fresh token in the same family, signed with the current key: new idle expiry, same absolute end. */
-  async renew(payload: XTokenPayload): Promise<IssuedXToken> {
-    return this.#sign({ sub: payload.sub, sid: payload.sid, auth_time: payload.auth_time }, nowSec());
+  /**
+   * One atomic store call: is the token its family's current one (then `next`, if given,
+   * replaces it), a predecessor within the grace, or a reuse (the store has deleted the family)?
+   * Answers the family's current jti.
+   */
+  async #roll(payload: XTokenPayload, next: string | undefined): Promise<string> {
+    if (!MEMBER.test(payload.jti)) throw INVALID();
+    const result = await this.store.roll(FAMILY_PREFIX + payload.sid, payload.jti, next, this.#graceMs);
+    if (result.data !== payload.sub) throw INVALID();
+    if (result.status === 'reused') {
+      this.#emit({ type: 'reuse_detected', userId: payload.sub, familyId: payload.sid });
+      throw INVALID();
+    }
+    if (result.status === 'absent' || result.current === undefined) throw INVALID();
+    return result.current;
   }
 
-  /** Ends a token family: every token of it, past or future, is refused from now on. */
-  async revoke(sid: string): Promise<void> {
-    if (typeof sid !== 'string' || sid === '')
-      throw new TypeError('XTokenManager.revoke: `sid` must be a string.');
-    await this.store.delete(FAMILY_PREFIX + sid);
-  }
-
-  async #sign(claims: { sub: string; sid: string; auth_time: number }, now: number): Promise<IssuedXToken> {
+  async #sign(
+    claims: { sub: string; sid: string; auth_time: number },
+    now: number,
+    jti: string,
+  ): Promise<IssuedXToken> {
     const absoluteExpiresAt = claims.auth_time + this.absoluteTtlSec;
     const exp = Math.min(now + this.idleTtlSec, absoluteExpiresAt);
     const key = this.#signingKey;
     const header: JWTHeaderParameters = { alg: key.alg, typ: TOKEN_TYPE };
     if (key.kid !== undefined) header.kid = key.kid;
-    // A random jti makes every renewal a distinct token, even two within the same second.
-    const jti = randomBytes(12).toString('base64url');
     const jwt = new SignJWT({ sid: claims.sid, auth_time: claims.auth_time })
       .setProtectedHeader(header)
       .setJti(jti)
@@ -321,7 +429,8 @@ function isXTokenPayload(payload: JWTPayload): payload is XTokenPayload {
     payload.sid !== '' &&
     Number.isSafeInteger(payload.auth_time) &&
     Number.isSafeInteger(payload.iat) &&
-    Number.isSafeInteger(payload.exp)
+    Number.isSafeInteger(payload.exp) &&
+    typeof payload.jti === 'string'
   );
 }
 
@@ -330,6 +439,17 @@ function nonNegative(value: unknown, name: string): number {
     throw new ConfigurationError(`${OWNER}: \`${name}\` must be a number ≥ 0.`);
   }
   return value;
+}
+
+const MEMBER = /^[A-Za-z0-9_-]+$/;
+
+/** A token's id: 96 random bits. The family record names its current one; every renewal gets a new one. */
+function newJti(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+function familyClaims(payload: XTokenPayload): { sub: string; sid: string; auth_time: number } {
+  return { sub: payload.sub, sid: payload.sid, auth_time: payload.auth_time };
 }
 
 function nowSec(): number {

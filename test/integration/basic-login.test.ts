@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { RequestHandler } from 'express';
+import type { Express, RequestHandler } from 'express';
 import type { RedisClientType } from 'redis';
 import request from 'supertest';
 import {
@@ -217,6 +217,110 @@ describe('BasicLoginStrategy over HTTP', () => {
       });
     });
 
+    describe('B10: parallel guesses reserve their failure slot before verify', function () {
+      this.timeout(20_000);
+
+      /** A login app whose verify counts its calls; limit 10 per user, the default. */
+      async function countingApp(store: BasicLoginOptions['store']) {
+        const users = await testUsers();
+        const calls = { verify: 0 };
+        const { app, passport } = appWithPassport();
+        passport.use(
+          new BasicLoginStrategy({ store }, (username: string, password: string) => {
+            calls.verify += 1;
+            return users.checkPassword(username, password);
+          }),
+        );
+        app.get(
+          '/login',
+          passport.authenticate('basic-login', { session: false }) as RequestHandler,
+          (_r, res) => res.json({ ok: true }),
+        );
+        return { app, calls };
+      }
+
+      async function burst(apps: Express[]) {
+        // 59 wrong guesses and then the right password, all in flight at once.
+        const attempts = Array.from({ length: 60 }, (_, i) =>
+          request(apps[i % apps.length]!)
+            .get('/login')
+            .set('Authorization', basicHeader('alice', i === 59 ? ALICE_PASSWORD : `guess-${i}`)),
+        );
+        const answers = await Promise.all(attempts);
+        const byStatus: Record<number, number> = {};
+        for (const answer of answers) byStatus[answer.status] = (byStatus[answer.status] ?? 0) + 1;
+        for (const answer of answers.filter((a) => a.status === 429)) {
+          expect(Number(answer.headers['retry-after'])).to.be.greaterThan(0);
+          expect(answer.body).to.not.have.property('ok');
+        }
+        return byStatus;
+      }
+
+      const figures = (label: string, calls: number, byStatus: Record<number, number>) => {
+        if (process.env.REPORT_FIGURES)
+          process.stdout.write(`      ${label}: ${calls} reached verify, ${JSON.stringify(byStatus)}\n`);
+      };
+
+      it('B10: MemoryStore: 60 parallel logins (59 wrong, then right) reach verify at most 10 times; the right password afterwards gets 429', async () => {
+        const store = new MemoryStore();
+        const { app, calls } = await countingApp(store);
+        const byStatus = await burst([app]);
+        figures('memory', calls.verify, byStatus);
+        expect(calls.verify, JSON.stringify(byStatus)).to.be.at.most(10);
+        expect(byStatus[429], JSON.stringify(byStatus)).to.be.at.least(50);
+        const after = await request(app)
+          .get('/login')
+          .set('Authorization', basicHeader('Alice', ALICE_PASSWORD));
+        expect(after.status).to.equal(429);
+        expect(after.body).to.not.have.property('ok');
+        await store.close();
+      });
+
+      it('B10: RedisStore shared by two apps: 60 parallel logins split across both reach verify at most 10 times; the right password afterwards gets 429 on both', async function () {
+        const client = await redisOrSkip(this);
+        try {
+          const prefix = uniquePrefix('basic-b10');
+          const a = await countingApp(new RedisStore({ client, prefix }));
+          const b = await countingApp(new RedisStore({ client, prefix }));
+          const byStatus = await burst([a.app, b.app]);
+          const verified = a.calls.verify + b.calls.verify;
+          figures('redis, 2 apps', verified, byStatus);
+          expect(verified, JSON.stringify(byStatus)).to.be.at.most(10);
+          for (const app of [a.app, b.app]) {
+            const after = await request(app)
+              .get('/login')
+              .set('Authorization', basicHeader('alice', ALICE_PASSWORD));
+            expect(after.status).to.equal(429);
+          }
+        } finally {
+          await client.close();
+        }
+      });
+
+      it('a refused attempt counts against no other limit, and a success gives its slots back', async () => {
+        const store = new MemoryStore();
+        const app = await loginApp({ store, throttle: { maxFailuresPerIp: 3, maxFailuresPerUser: 2 } });
+        // Two logins of bob succeed: neither uses up a per-IP slot.
+        for (let i = 0; i < 2; i++)
+          expect(
+            (await request(app).get('/login').set('Authorization', basicHeader('bob', 'pa:ss with a colon')))
+              .status,
+          ).to.equal(200);
+        for (let i = 0; i < 2; i++)
+          await request(app).get('/login').set('Authorization', basicHeader('alice', 'wrong'));
+        // Refused per user: its IP slot is given back...
+        expect(
+          (await request(app).get('/login').set('Authorization', basicHeader('alice', 'wrong'))).status,
+        ).to.equal(429);
+        // ...so the address still has one failure left, and a success for another user is let through.
+        expect(
+          (await request(app).get('/login').set('Authorization', basicHeader('bob', 'pa:ss with a colon')))
+            .status,
+        ).to.equal(200);
+        await store.close();
+      });
+    });
+
     it('throttle: false turns throttling off', async () => {
       const app = await loginApp({ throttle: false });
       for (let i = 0; i < 12; i++)
@@ -322,8 +426,8 @@ describe('BasicLoginStrategy over HTTP', () => {
       const limiterFails = {
         ...store,
         createRateLimiter: () => ({
-          get: async () => Promise.reject(new Error('redis down')),
-          penalty: async () => Promise.reject(new Error('redis down')),
+          consume: async () => Promise.reject(new Error('redis down')),
+          reward: async () => Promise.reject(new Error('redis down')),
           delete: async () => Promise.reject(new Error('redis down')),
         }),
       } as unknown as MemoryStore;

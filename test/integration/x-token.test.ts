@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import type { Express, RequestHandler } from 'express';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT, UnsecuredJWT, decodeJwt } from 'jose';
 import type { RedisClientType } from 'redis';
 import sinon from 'sinon';
@@ -11,6 +12,7 @@ import {
   RedisStore,
   XTokenStrategy,
   type Store,
+  type XTokenEvent,
   type XTokenPayload,
   type XTokenStrategyOptions,
 } from '../../src/index.js';
@@ -41,6 +43,8 @@ function altSevenApp(
   app.post('/api/auth/login', xToken.login(passport));
   app.get('/api/auth/refresh', xToken.refresh(passport));
   app.post('/api/auth/logout', xToken.logout(passport));
+  app.post('/api/auth/logout-everywhere', xToken.logoutEverywhere(passport));
+  app.locals.xToken = xToken;
   app.get('/api/profile', xToken.protect(passport), (req, res) =>
     res.json({ user: req.user, authInfo: req.authInfo }),
   );
@@ -52,8 +56,8 @@ function altSevenApp(
   return app;
 }
 
-async function login(app: Express): Promise<string> {
-  const res = await request(app).post('/api/auth/login').set('Authorization', ALICE);
+async function login(app: Express, authorization = ALICE): Promise<string> {
+  const res = await request(app).post('/api/auth/login').set('Authorization', authorization);
   expect(res.status).to.equal(200);
   return res.headers['x-token'] as string;
 }
@@ -231,6 +235,100 @@ function xTokenSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<S
       expect(none.body).to.include({ success: false, authenticated: false, error: 'Not authorized.' });
     });
 
+    describe('B11: rotation with reuse detection', () => {
+      const GRACE_SEC = 0.4;
+      let events: XTokenEvent[];
+      let rotating: Express;
+      beforeEach(() => {
+        events = [];
+        rotating = altSevenApp(users, store, {
+          reuseGraceSec: GRACE_SEC,
+          onEvent: (event) => events.push(event),
+        });
+      });
+      const get = (token: string) => request(rotating).get('/api/profile').set('X-Token', token);
+
+      it('B11: a stolen token used after the owner renewed it (after the grace) is refused, and so is the owner’s current token; an audit event says so', async () => {
+        const stolen = await login(rotating);
+        const renewed = await get(stolen);
+        expect(renewed.status).to.equal(200);
+        const owner = renewed.headers['x-token'] as string;
+        await sleep(GRACE_SEC * 1000 + 150);
+        const thief = await get(stolen);
+        expect(thief.status).to.equal(401);
+        expect(thief.body).to.deep.equal({ error: 'Not authorized.', code: 'invalid_token' });
+        expect(thief.headers).to.not.have.property('x-token');
+        // The whole family is revoked: the legitimate holder's current token stops working too.
+        expect((await get(owner)).status).to.equal(401);
+        expect(events).to.deep.equal([
+          { type: 'reuse_detected', userId: 'u1', familyId: decodeJwt(stolen).sid },
+        ]);
+        expect(JSON.stringify(events)).to.not.include(stolen).and.not.include(owner);
+      });
+
+      it('B11: a predecessor cannot mint tokens: before the grace ends it only gets the family’s current token, after it nothing', async () => {
+        const first = await login(rotating);
+        const owner = (await get(first)).headers['x-token'] as string;
+        // Within the grace the old token is answered with the current token (same jti), not a new branch.
+        const inGrace = await get(first);
+        expect(inGrace.status).to.equal(200);
+        expect(decodeJwt(inGrace.headers['x-token'] as string).jti).to.equal(decodeJwt(owner).jti);
+        await sleep(GRACE_SEC * 1000 + 150);
+        expect((await get(first)).status).to.equal(401);
+        expect((await get(inGrace.headers['x-token'] as string)).status).to.equal(401);
+      });
+
+      it('B11: parallel requests of one client with the same token all work (within the grace), and the client goes on with any answer', async () => {
+        const token = await login(rotating);
+        const answers = await Promise.all(Array.from({ length: 8 }, () => get(token)));
+        expect(answers.map((a) => a.status)).to.deep.equal(Array(8).fill(200));
+        const jtis = new Set(answers.map((a) => decodeJwt(a.headers['x-token'] as string).jti));
+        expect(jtis.size, 'all answers carry the one current token').to.equal(1);
+        await sleep(GRACE_SEC * 1000 + 150);
+        const next = await get(answers[5]!.headers['x-token'] as string);
+        expect(next.status).to.equal(200);
+        expect((await get(next.headers['x-token'] as string)).status).to.equal(200);
+        expect(events).to.deep.equal([]);
+      });
+    });
+
+    describe('B12: revoking every family of a user', () => {
+      it('B12: revokeUser() ends every family of the user in one call; other users keep theirs; a login afterwards works; an audit event says so', async () => {
+        const events: XTokenEvent[] = [];
+        const app2 = altSevenApp(users, store, { onEvent: (event) => events.push(event) });
+        const xToken = app2.locals.xToken as XTokenStrategy;
+        // The suite's store holds alice's families from earlier tests: start from none.
+        await xToken.revokeUser('u1');
+        events.length = 0;
+        const BOB = basicHeader('bob', 'pa:ss with a colon');
+        const laptop = await login(app2);
+        const phone = await login(app2);
+        const bob = await login(app2, BOB);
+        const phoneRenewed = (await request(app2).get('/api/profile').set('X-Token', phone)).headers[
+          'x-token'
+        ] as string;
+        expect(await xToken.revokeUser('u1')).to.equal(2);
+        for (const token of [laptop, phone, phoneRenewed])
+          expect((await request(app2).get('/api/profile').set('X-Token', token)).status).to.equal(401);
+        expect((await request(app2).get('/api/profile').set('X-Token', bob)).status).to.equal(200);
+        const fresh = await login(app2);
+        expect((await request(app2).get('/api/profile').set('X-Token', fresh)).status).to.equal(200);
+        expect(events).to.deep.equal([{ type: 'user_revoked', userId: 'u1', families: 2 }]);
+      });
+
+      it('B12: POST /api/auth/logout-everywhere (logoutEverywhere) ends every device’s session of the caller', async () => {
+        await (app.locals.xToken as XTokenStrategy).revokeUser('u1');
+        const laptop = await login(app);
+        const phone = await login(app);
+        const out = await request(app).post('/api/auth/logout-everywhere').set('X-Token', phone);
+        expect(out.status).to.equal(200);
+        expect(out.body).to.deep.equal({ success: true, families: 2 });
+        expect(out.headers).to.not.have.property('x-token');
+        for (const token of [laptop, phone])
+          expect((await request(app).get('/api/profile').set('X-Token', token)).status).to.equal(401);
+      });
+    });
+
     it('a token whose user no longer exists is refused, and no renewed token leaves', async () => {
       const { app: other, passport } = appWithPassport();
       const xToken = new XTokenStrategy({ secret, store }, () => false);
@@ -303,6 +401,39 @@ describe('XTokenStrategy across two app instances on one Redis', function () {
       .set('X-Token', onB.headers['x-token'] as string);
     expect((await request(a).get('/api/profile').set('X-Token', token)).status).to.equal(401);
   });
+
+  it('B11: renewed on A, the stolen predecessor replayed on B after the grace revokes the family on both', async () => {
+    const users = await testUsers();
+    const prefix = uniquePrefix('x-token-b11');
+    const events: XTokenEvent[] = [];
+    const options = { reuseGraceSec: 0.3, onEvent: (event: XTokenEvent) => events.push(event) };
+    const a = altSevenApp(users, new RedisStore({ client, prefix }), options);
+    const b = altSevenApp(users, new RedisStore({ client, prefix }), options);
+    const stolen = await login(a);
+    const owner = (await request(a).get('/api/profile').set('X-Token', stolen)).headers['x-token'] as string;
+    await sleep(450);
+    expect((await request(b).get('/api/profile').set('X-Token', stolen)).status).to.equal(401);
+    expect((await request(a).get('/api/profile').set('X-Token', owner)).status).to.equal(401);
+    expect(events.map((event) => event.type)).to.deep.equal(['reuse_detected']);
+  });
+
+  it('B12: revokeUser() on A ends the user’s families used on B', async () => {
+    const users = await testUsers();
+    const prefix = uniquePrefix('x-token-b12');
+    const a = altSevenApp(users, new RedisStore({ client, prefix }));
+    const b = altSevenApp(users, new RedisStore({ client, prefix }));
+    const onA = await login(a);
+    const onB = await login(b);
+    expect(await (a.locals.xToken as XTokenStrategy).revokeUser('u1')).to.equal(2);
+    for (const [app, token] of [
+      [b, onA],
+      [b, onB],
+      [a, onB],
+    ] as const)
+      expect((await request(app).get('/api/profile').set('X-Token', token)).status).to.equal(401);
+    const fresh = await login(b);
+    expect((await request(a).get('/api/profile').set('X-Token', fresh)).status).to.equal(200);
+  });
 });
 
 describe('XTokenStrategy verify styles and faults', () => {
@@ -332,7 +463,7 @@ describe('XTokenStrategy verify styles and faults', () => {
     app.get('/me', xToken.protect(passport), (req, res) => res.json(req.user));
     app.use(jsonErrors);
     const { token } = await xToken.tokens.issue('u1');
-    sinon.stub(store, 'get').rejects(new Error('redis down'));
+    sinon.stub(store, 'roll').rejects(new Error('redis down'));
     const res = await request(app).get('/me').set('X-Token', token);
     expect(res.status).to.equal(500);
   });

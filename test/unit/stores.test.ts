@@ -89,6 +89,93 @@ function storeContract(makeStore: () => Store): void {
     }
   });
 
+  it('roll() replaces the current member once; its predecessor is accepted within the grace only', async () => {
+    await store.setRolling('fam', 'alice', 'm0', 60_000);
+    expect(await store.roll('fam', 'm0', undefined, 500)).to.deep.equal({
+      status: 'current',
+      data: 'alice',
+      current: 'm0',
+    });
+    expect(await store.roll('fam', 'm0', 'm1', 300)).to.deep.equal({
+      status: 'rolled',
+      data: 'alice',
+      current: 'm1',
+    });
+    // Within the grace the predecessor answers the current member, and rolls nothing.
+    expect(await store.roll('fam', 'm0', 'x1', 300)).to.deep.equal({
+      status: 'grace',
+      data: 'alice',
+      current: 'm1',
+    });
+    expect(await store.roll('fam', 'm1', 'm2', 300)).to.deep.equal({
+      status: 'rolled',
+      data: 'alice',
+      current: 'm2',
+    });
+    // m0's grace started when m1 replaced it, and still runs although m1 has been replaced since.
+    expect((await store.roll('fam', 'm0', undefined, 300)).status).to.equal('grace');
+    await sleep(350);
+    // After the grace: reuse, and the whole record is gone, the current member too.
+    expect(await store.roll('fam', 'm0', 'x2', 300)).to.deep.equal({ status: 'reused', data: 'alice' });
+    expect((await store.roll('fam', 'm2', 'm3', 300)).status).to.equal('absent');
+  });
+
+  it('roll(): a member that was never current is reuse; an absent record is absent', async () => {
+    await store.setRolling('fam2', 'bob', 'a', 60_000);
+    expect((await store.roll('fam2', 'never', undefined, 1000)).status).to.equal('reused');
+    expect(await store.roll('fam2', 'a', undefined, 1000)).to.deep.equal({ status: 'absent' });
+    expect(await store.roll('nothing', 'a', 'b', 1000)).to.deep.equal({ status: 'absent' });
+    await store.set('plain', 'not a rolling record', 60_000);
+    expect((await store.roll('plain', 'a', 'b', 1000)).status).to.equal('absent');
+  });
+
+  it('of 40 concurrent roll() calls of the current member exactly one rolls; the others are in grace', async () => {
+    await store.setRolling('fam3', 'carol', 'c0', 60_000);
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => store.roll('fam3', 'c0', `next${i}`, 5000)),
+    );
+    const rolled = results.filter((r) => r.status === 'rolled');
+    expect(rolled).to.have.length(1);
+    expect(results.filter((r) => r.status === 'grace')).to.have.length(39);
+    for (const r of results) expect(r.current).to.equal(rolled[0]!.current);
+  });
+
+  it('roll() keeps the record’s lifetime: rolling never extends it', async () => {
+    await store.setRolling('fam4', 'dave', 'd0', 250);
+    await sleep(150);
+    expect((await store.roll('fam4', 'd0', 'd1', 1000)).status).to.equal('rolled');
+    await sleep(150);
+    expect((await store.roll('fam4', 'd1', undefined, 1000)).status).to.equal('absent');
+  });
+
+  it('addMember() and takeMembers(): members expire on their own; take returns the live ones once', async () => {
+    await store.addMember('user', 's1', 60_000);
+    await store.addMember('user', 's2', 100);
+    await store.addMember('user', 's3', 60_000);
+    await sleep(150);
+    expect((await store.takeMembers('user')).sort()).to.deep.equal(['s1', 's3']);
+    expect(await store.takeMembers('user')).to.deep.equal([]);
+    await store.addMember('user', 's4', 60_000);
+    expect(await store.takeMembers('user')).to.deep.equal(['s4']);
+  });
+
+  it('refuses members outside [A-Za-z0-9_-] and negative graces', async () => {
+    for (const attempt of [
+      () => store.setRolling('f', 'd', 'a b', 1000),
+      () => store.roll('f', 'a', 'b c', 1000),
+      () => store.roll('f', 'a', 'b', -1),
+      () => store.addMember('u', '', 1000),
+    ]) {
+      let thrown: unknown;
+      try {
+        await attempt();
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).to.be.instanceOf(TypeError);
+    }
+  });
+
   it('createRateLimiter() counts failures in the same storage', async () => {
     const limiter = store.createRateLimiter({ keyPrefix: 'rl-contract', points: 3, durationSec: 60 });
     await limiter.penalty('alice', 1);

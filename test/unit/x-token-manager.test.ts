@@ -41,6 +41,56 @@ describe('XTokenManager', () => {
     expect(decodeProtectedHeader(token)).to.deep.equal({ alg: 'HS256', typ: 'xtoken+jwt' });
   });
 
+  it('the hot path costs ONE store call: verifyAndRenew() checks and rotates with a single roll()', async () => {
+    const tokens = new XTokenManager({ secret, store });
+    const { token } = await tokens.issue('alice');
+    const calls = ['get', 'set', 'take', 'delete', 'roll', 'setRolling', 'addMember', 'takeMembers'].map(
+      (method) => [method, sinon.spy(store, method as keyof MemoryStore)] as const,
+    );
+    const { payload, renewed } = await tokens.verifyAndRenew(token);
+    const counted = Object.fromEntries(calls.map(([method, spy]) => [method, spy.callCount]));
+    expect(counted).to.deep.equal({
+      get: 0,
+      set: 0,
+      take: 0,
+      delete: 0,
+      roll: 1,
+      setRolling: 0,
+      addMember: 0,
+      takeMembers: 0,
+    });
+    expect(renewed.payload).to.include({ sid: payload.sid, sub: 'alice', auth_time: payload.auth_time });
+    expect(renewed.payload.jti).to.not.equal(payload.jti);
+    for (const [, spy] of calls) spy.restore();
+  });
+
+  it('verify() checks without rotating; renew() rotates; a predecessor past the grace revokes the family', async () => {
+    const events: unknown[] = [];
+    const tokens = new XTokenManager({ secret, store, reuseGraceSec: 2, onEvent: (e) => events.push(e) });
+    const { token } = await tokens.issue('alice');
+    const payload = await tokens.verify(token);
+    await tokens.verify(token);
+    const renewed = await tokens.renew(payload);
+    // Within the grace (fake clock: nothing has passed) the predecessor still verifies.
+    await tokens.verify(token);
+    clock.tick(2001);
+    await refusal(tokens.verify(token));
+    await refusal(tokens.verify(renewed.token));
+    expect(events).to.deep.equal([{ type: 'reuse_detected', userId: 'alice', familyId: payload.sid }]);
+  });
+
+  it('an onEvent hook that throws changes nothing', async () => {
+    const tokens = new XTokenManager({
+      secret,
+      store,
+      onEvent: () => {
+        throw new Error('audit sink down');
+      },
+    });
+    await tokens.issue('alice');
+    expect(await tokens.revokeUser('alice')).to.equal(1);
+  });
+
   it('B1: a secret shorter than 32 bytes is refused at construction', () => {
     expect(() => new XTokenManager({ secret: 'too-short' })).to.throw(
       ConfigurationError,
@@ -247,6 +297,12 @@ describe('XTokenManager', () => {
         /cannot exceed/,
       ],
       ['a zero idle TTL', () => new XTokenManager({ secret, idleTtlSec: 0 }), /idleTtlSec/],
+      ['a negative reuse grace', () => new XTokenManager({ secret, reuseGraceSec: -1 }), /reuseGraceSec/],
+      [
+        'an onEvent that is not a function',
+        () => new XTokenManager({ secret, onEvent: 'log' as never }),
+        /onEvent/,
+      ],
     ];
     for (const [what, build, message] of cases) {
       it(`refuses ${what}`, () => {
