@@ -357,10 +357,11 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('S9: the store holds only a keyed hash of the code', async () => {
       const { app, sms } = setup();
+      const issue = sinon.spy(sms.codes, 'issue');
       const agent = await loggedIn(app);
       await agent.post('/sms/send');
       const code = await latestCode();
-      const raw = await store.get(sms.codes.challengeKeyFor('u1'));
+      const raw = await store.get(sms.codes.challengeKeyFor('u1', issue.firstCall.args[1]));
       expect(raw, 'a challenge is stored').to.be.a('string');
       expect(raw).to.not.include(code);
       // `<expiry, base 36>.<base64url of nonce (16) ‖ code MAC (32) ‖ binding MAC (32)>`
@@ -375,11 +376,14 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('a delivery failure reaches the error handler (502) and withdraws the code', async () => {
       const { app, sms } = setup();
+      const issue = sinon.spy(sms.codes, 'issue');
       const agent = await loggedIn(app);
       sandbox.sipgate.faults = { insufficientBalance: true };
       const res = await agent.post('/sms/send');
       expect(res.status).to.equal(502);
-      expect(await store.get(sms.codes.challengeKeyFor('u1'))).to.equal(undefined);
+      expect(issue.calledOnce).to.equal(true);
+      const key = sms.codes.challengeKeyFor('u1', issue.firstCall.args[1]);
+      expect(await store.get(key)).to.equal(undefined);
     });
 
     it('reports events without the code or the full number, and adds the WebOTP line when configured', async () => {

@@ -22,7 +22,7 @@ describe('OneTimeCodes (the passport-free verifier)', () => {
 
   it('a record it cannot read (the older JSON format, or corrupted) counts as no pending code', async () => {
     const { code } = await codes.issue('u1', 'session-a');
-    const key = codes.challengeKeyFor('u1');
+    const key = codes.challengeKeyFor('u1', 'session-a');
     const packed = (await store.get(key))!;
     for (const unreadable of [
       JSON.stringify({ n: 'x', h: 'y', b: 'z', x: Date.now() + 60_000 }),
@@ -44,8 +44,44 @@ describe('OneTimeCodes (the passport-free verifier)', () => {
 
   it('S6: the right code under another session binding is refused, and stays usable by its own session', async () => {
     const { code } = await codes.issue('u1', 'session-a');
-    expect((await failureOf(codes.redeem('u1', 'session-b', code))).code).to.equal('invalid_code');
+    // Challenges are keyed by (subject, binding): another binding has none pending (S12).
+    expect((await failureOf(codes.redeem('u1', 'session-b', code))).code).to.equal('no_pending_challenge');
     await codes.redeem('u1', 'session-a', code);
+  });
+
+  it('S12: a code issued under another binding neither replaces nor locks the owner’s pending code', async () => {
+    const owner = await codes.issue('u1', 'owner');
+    await codes.issue('u1', 'stranger');
+    for (let i = 0; i < 5; i++) await failureOf(codes.redeem('u1', 'stranger', '0000000'));
+    expect((await failureOf(codes.redeem('u1', 'stranger', '000000'))).code).to.equal('locked');
+    expect(await codes.lockedFor('u1', 'stranger')).to.be.a('number');
+    expect(await codes.lockedFor('u1', 'owner')).to.equal(undefined);
+    await codes.redeem('u1', 'owner', owner.code);
+  });
+
+  it('S12: maxAttemptsPerUser caps tries over all bindings; a locked binding spends none of it', async () => {
+    codes = new OneTimeCodes({
+      secret: randomBytes(32),
+      store,
+      namespace: 'test-ceiling',
+      maxAttempts: 2,
+      maxAttemptsPerUser: 3,
+    });
+    const owner = await codes.issue('u1', 'owner');
+    await codes.issue('u1', 'a');
+    for (let i = 0; i < 10; i++) await failureOf(codes.redeem('u1', 'a', 'x'));
+    // Binding a used its 2 tries; its 8 refused tries did not reach the user's budget of 3.
+    expect(await codes.lockedFor('u1')).to.equal(undefined);
+    await codes.redeem('u1', 'owner', owner.code);
+    const again = await codes.issue('u1', 'owner');
+    await codes.issue('u1', 'b');
+    await codes.issue('u1', 'c');
+    await failureOf(codes.redeem('u1', 'b', 'x'));
+    await failureOf(codes.redeem('u1', 'b', 'x'));
+    const third = await failureOf(codes.redeem('u1', 'c', 'x'));
+    expect(third).to.include({ code: 'locked', status: 429 });
+    expect(await codes.lockedFor('u1', 'owner')).to.be.a('number');
+    expect((await failureOf(codes.redeem('u1', 'owner', again.code))).code).to.equal('locked');
   });
 
   it('S6: the right code for another subject is refused', async () => {
@@ -61,7 +97,7 @@ describe('OneTimeCodes (the passport-free verifier)', () => {
     await failureOf(codes.redeem('u1', 's', second.code === '000000' ? '111111' : '000000'));
     const locked = await failureOf(codes.redeem('u1', 's', second.code === '000000' ? '111111' : '000000'));
     expect(locked).to.include({ code: 'locked', status: 429 });
-    expect(await codes.lockedFor('u1'))
+    expect(await codes.lockedFor('u1', 's'))
       .to.be.a('number')
       .greaterThan(0);
     expect((await failureOf(codes.redeem('u1', 's', second.code))).code).to.equal('locked');
