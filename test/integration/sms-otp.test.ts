@@ -1,11 +1,15 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fork, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { Express, RequestHandler } from 'express';
 import session from 'express-session';
 import type { RedisClientType } from 'redis';
 import sinon from 'sinon';
 import request from 'supertest';
+import { Agent, request as undiciRequest } from 'undici';
 import {
   BasicLoginStrategy,
   MemoryStore,
@@ -506,6 +510,112 @@ describe('SmsOtpStrategy passwordless mode (identify)', () => {
     const againKnown = await known.post('/send').send({ username: 'bob' });
     const againUnknown = await unknown.post('/send').send({ username: 'mallory' });
     expect([againKnown.status, againUnknown.status]).to.deep.equal([429, 429]);
+  });
+});
+
+/** The band a fair coin's count of heads in `n` tosses falls outside with probability < `alpha` (two-sided). */
+function binomialBand(n: number, alpha: number): [number, number] {
+  const pmf = [0.5 ** n];
+  for (let k = 1; k <= n; k++) pmf.push((pmf[k - 1]! * (n - k + 1)) / k);
+  let low = 0;
+  for (let tail = pmf[0]!; tail < alpha / 2; tail += pmf[++low]!);
+  return [low, n - low];
+}
+
+describe('SmsOtpStrategy passwordless timing (S11)', function () {
+  let child: ChildProcess;
+  let port: number | undefined;
+  let dispatcher: Agent;
+  let nextId = 0;
+  const pending = new Map<number, () => void>();
+  const call = (message: { type: 'settle'; phone?: string } | { type: 'close' }) =>
+    new Promise<void>((resolve) => {
+      const id = ++nextId;
+      pending.set(id, resolve);
+      child.send({ ...message, id });
+    });
+  const PAIRS = 300;
+  const WARMUP = 30;
+  const phones = Array.from({ length: PAIRS + WARMUP }, (_, i) => `+49151${10_000_000 + i}`);
+
+  before(async function () {
+    this.timeout(30_000);
+    child = fork(fileURLToPath(new URL('../helpers/passwordless-sms-server.ts', import.meta.url)), {
+      execArgv: ['--import', 'tsx'],
+      env: {
+        ...process.env,
+        PASSWORDLESS_SERVER_DATA: JSON.stringify({ phones, options: { maxSendsPerClient: 100_000 } }),
+      },
+    });
+    // Below the client's priority: see the server file for why.
+    setPriority(child.pid!, 19);
+    child.on('message', (message: { id?: number }) => {
+      if (message.id !== undefined) pending.get(message.id)?.();
+    });
+    port = await new Promise<number>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`the server exited (${code})`)));
+      child.on('message', (message: { port?: number }) => {
+        if (message.port !== undefined) resolve(message.port);
+      });
+    });
+    dispatcher = new Agent({ keepAliveTimeout: 30_000 });
+  });
+  after(async () => {
+    await dispatcher?.close();
+    if (port !== undefined && child.connected) await call({ type: 'close' });
+    if (child && child.exitCode === null) child.kill();
+  });
+
+  it('S11: 300 alternating pairs (known vs unknown identifier, fresh sessions): a sign test cannot tell which is slower', async function () {
+    this.timeout(120_000);
+    const timedSend = async (username: string) => {
+      const started = performance.now();
+      const res = await undiciRequest(`http://127.0.0.1:${port}/send`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username }),
+        dispatcher,
+      });
+      const text = await res.body.text();
+      const ms = performance.now() - started;
+      // No cookie is kept: every send starts a fresh session, as a prober's script would.
+      return { status: res.statusCode, text, ms };
+    };
+    let knownSlower = 0;
+    let ties = 0;
+    const knownMs: number[] = [];
+    const unknownMs: number[] = [];
+    for (let i = 0; i < PAIRS + WARMUP; i++) {
+      const knownFirst = i % 2 === 0;
+      // The known user's text goes out after its answer: each request is timed only once the
+      // previous one's delivery is over, and the server is given the same pause after both.
+      const sendKnown = async () => {
+        const timed = await timedSend(`k${i}`);
+        await call({ type: 'settle', phone: phones[i]! });
+        return timed;
+      };
+      const sendUnknown = async () => {
+        const timed = await timedSend(`nobody-${i}`);
+        await call({ type: 'settle' });
+        return timed;
+      };
+      const first = await (knownFirst ? sendKnown() : sendUnknown());
+      const second = await (knownFirst ? sendUnknown() : sendKnown());
+      const [known, unknown] = knownFirst ? [first, second] : [second, first];
+      expect([known.status, unknown.status]).to.deep.equal([202, 202]);
+      expect(unknown.text).to.equal(known.text);
+      if (i < WARMUP) continue;
+      knownMs.push(known.ms);
+      unknownMs.push(unknown.ms);
+      if (known.ms > unknown.ms) knownSlower++;
+      else if (known.ms === unknown.ms) ties++;
+    }
+    const n = PAIRS - ties;
+    const [low, high] = binomialBand(n, 1e-4);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!.toFixed(2);
+    const summary = `known slower in ${knownSlower} of ${n} pairs (fair-coin band ${low}–${high}); median ${median(knownMs)} ms known vs ${median(unknownMs)} ms unknown`;
+    if (process.env.S11_REPORT) console.log(`      ${summary}`);
+    expect(knownSlower, summary).to.be.within(low, high);
   });
 });
 
