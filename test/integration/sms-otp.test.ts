@@ -438,7 +438,10 @@ describe('SmsOtpStrategy passwordless mode (identify)', () => {
     await sandbox.close();
   });
 
-  function passwordlessApp() {
+  function passwordlessApp(
+    options: Partial<Omit<SmsOtpStrategyOptions, 'passReqToCallback'>> = {},
+    events: SmsOtpEvent[] = [],
+  ) {
     const { app, passport } = appWithPassport({ deserialize: (id) => users.findById(id) });
     const byUsername = new Map([
       ['alice', 'u1'],
@@ -456,6 +459,8 @@ describe('SmsOtpStrategy passwordless mode (identify)', () => {
           },
           byId: (id) => users.findById(id),
         },
+        onEvent: (event) => events.push(event),
+        ...options,
       },
       async (user) => user,
     );
@@ -466,6 +471,8 @@ describe('SmsOtpStrategy passwordless mode (identify)', () => {
       passport.authenticate('sms-otp', { failWithError: true }) as RequestHandler,
       (req, res) => res.json({ user: req.user }),
     );
+    // The same check answering the failure's code and status as JSON.
+    app.post('/decide', decidingRoute(passport, 'sms-otp'));
     app.use(jsonErrors);
     return app;
   }
@@ -510,6 +517,52 @@ describe('SmsOtpStrategy passwordless mode (identify)', () => {
     const againKnown = await known.post('/send').send({ username: 'bob' });
     const againUnknown = await unknown.post('/send').send({ username: 'mallory' });
     expect([againKnown.status, againUnknown.status]).to.deep.equal([429, 429]);
+  });
+
+  it('sends the text after the answer: a delivery failure still answers 202, reaches onEvent and withdraws the code', async () => {
+    const events: SmsOtpEvent[] = [];
+    const agent = request.agent(passwordlessApp({}, events));
+    sandbox.sipgate.faults = { insufficientBalance: true };
+    try {
+      const res = await agent.post('/send').send({ username: 'alice' });
+      expect(res.status).to.equal(202);
+      for (let i = 0; i < 100 && !events.some((e) => e.type === 'send_failed'); i++) await sleep(10);
+    } finally {
+      sandbox.sipgate.faults = {};
+    }
+    const failed = events.find((e) => e.type === 'send_failed');
+    expect(failed).to.deep.include({ userId: 'u1', phone: '+49*********01' });
+    expect((await agent.post('/decide').send({ code: '000000' })).body.code).to.equal('no_pending_challenge');
+  });
+
+  it('S12: a stranger who knows only the e-mail can neither replace nor lock the owner’s pending code', async function () {
+    this.timeout(20_000);
+    const app = passwordlessApp({ resendCooldownSeconds: 1 });
+    sandbox.inbox.clear();
+    const victim = request.agent(app);
+    expect((await victim.post('/send').send({ username: 'alice' })).status).to.equal(202);
+    const victimCode = /\b(\d{6})\b/.exec((await sandbox.inbox.waitFor(ALICE_PHONE)).text)![1]!;
+    const wrong = victimCode === '000000' ? '111111' : '000000';
+    // The stranger spends the rest of alice's send budget (5 per hour), each send from a fresh
+    // session, and throws 10 wrong codes at each: 4 × 10 = 40 tries.
+    const outcomes: string[] = [];
+    for (let session = 0; session < 4; session++) {
+      await sleep(1100); // the resend cooldown
+      const stranger = request.agent(app);
+      expect((await stranger.post('/send').send({ username: 'ALICE' })).status).to.equal(202);
+      for (let i = 0; i < 10; i++)
+        outcomes.push((await stranger.post('/decide').send({ code: wrong })).body.code);
+    }
+    // Each stranger session gets maxAttempts (5) evaluations, then is locked.
+    expect(outcomes.filter((c) => c === 'invalid_code')).to.have.length(16);
+    expect(outcomes.filter((c) => c === 'locked')).to.have.length(24);
+    await sleep(1100);
+    const spent = await request.agent(app).post('/send').send({ username: 'alice' });
+    expect(spent.status, 'the send budget is spent').to.equal(429);
+    // The owner's first code was neither replaced nor locked: it logs alice in.
+    const res = await victim.post('/decide').send({ code: victimCode });
+    expect(res.status).to.equal(200);
+    expect(res.body.user.username).to.equal('alice');
   });
 });
 
