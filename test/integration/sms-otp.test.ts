@@ -331,6 +331,39 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
         expect(sandbox.inbox.messages).to.have.length(1);
       });
 
+      it('refuses a number outside allowedCountries before any HTTP call (400 ERR_PHONE_COUNTRY_NOT_ALLOWED)', async () => {
+        const { app } = setup({
+          options: { allowedCountries: ['DE', 'AT'], getPhoneNumber: () => '+33612345678' },
+        });
+        const agent = await loggedIn(app);
+        const before = sandbox.sipgate.requests.length;
+        const res = await agent.post('/sms/send');
+        expect(res.status).to.equal(400);
+        expect(res.body.code).to.equal('ERR_PHONE_COUNTRY_NOT_ALLOWED');
+        expect(sandbox.sipgate.requests.length).to.equal(before);
+        const home = await loggedIn(setup({ options: { allowedCountries: ['DE'] } }).app);
+        expect((await home.post('/sms/send')).status, 'a German number with DE allowed').to.equal(202);
+        expect(() => setup({ options: { allowedCountries: ['XX' as never] } })).to.throw(/allowedCountries/);
+        expect(() => setup({ options: { allowedCountries: [] } })).to.throw(/allowedCountries/);
+      });
+
+      it('limits send requests per client address (maxSendsPerClient, req.ip), whoever they are for', async () => {
+        const { app } = setup({ options: { maxSendsPerClient: 1 } });
+        app.set('trust proxy', 'loopback'); // req.ip from X-Forwarded-For, as behind a proxy
+        const alice = await loggedIn(app, 'alice');
+        const bob = await loggedIn(app, 'bob');
+        const from = (agent: typeof alice, ip: string) => agent.post('/sms/send').set('X-Forwarded-For', ip);
+        expect((await from(alice, '203.0.113.7')).status).to.equal(202);
+        // Bob has his whole budget, but his request comes from the same address.
+        const refused = await from(bob, '203.0.113.7');
+        expect(refused.status).to.equal(429);
+        expect(refused.body.code).to.equal('rate_limited');
+        expect(Number(refused.headers['retry-after'])).to.be.greaterThan(0);
+        expect(sandbox.inbox.messages).to.have.length(1);
+        expect((await from(bob, '198.51.100.4')).status, 'another address').to.equal(202);
+        expect(() => setup({ options: { maxSendsPerClient: 0 } })).to.throw(/maxSendsPerClient/);
+      });
+
       it('refuses a premium-rate number before anything is sent', async () => {
         const { app } = setup({ options: { getPhoneNumber: () => '+499001234567' } });
         const agent = await loggedIn(app);
@@ -533,6 +566,17 @@ describe('SmsOtpStrategy passwordless mode (identify)', () => {
     const failed = events.find((e) => e.type === 'send_failed');
     expect(failed).to.deep.include({ userId: 'u1', phone: '+49*********01' });
     expect((await agent.post('/decide').send({ code: '000000' })).body.code).to.equal('no_pending_challenge');
+  });
+
+  it('S7: a known user whose number is outside allowedCountries answers like an unknown one, and nothing is sent', async () => {
+    const before = sandbox.sipgate.requests.length;
+    const app = passwordlessApp({ allowedCountries: ['AT'] });
+    const known = await request.agent(app).post('/send').send({ username: 'alice' });
+    const unknown = await request.agent(app).post('/send').send({ username: 'mallory' });
+    expect([known.status, unknown.status]).to.deep.equal([202, 202]);
+    expect(known.body).to.deep.equal(unknown.body);
+    await sleep(50);
+    expect(sandbox.sipgate.requests.length).to.equal(before);
   });
 
   it('S12: a stranger who knows only the e-mail can neither replace nor lock the owner’s pending code', async function () {
