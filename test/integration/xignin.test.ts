@@ -489,6 +489,31 @@ describe('XignInStrategy over HTTP against the sandbox manager', function () {
       const res = await agent.post('/push').send({ identifier: 'CAROL@example.test' });
       expect(res.status).to.equal(429);
     });
+
+    it('pushes are limited per resolved user: alice by e-mail and by sub shares one budget (the 6th is 429)', async () => {
+      const { users } = sandbox.xignin;
+      const resolvePushUser = (identifier: string, type: 'EMAIL' | 'SUB') =>
+        Object.entries(users).find(([, u]) => (type === 'SUB' ? u.sub : u.email) === identifier)?.[0];
+      const agent = request.agent(rp({ resolvePushUser }).app);
+      const push = (identifier: string, type: 'EMAIL' | 'SUB') =>
+        agent.post('/push').send({ identifier, type });
+      const statuses = [];
+      for (const [identifier, type] of [
+        ['alice@example.test', 'EMAIL'],
+        ['xign-7f3a1c', 'SUB'],
+        ['alice@example.test', 'EMAIL'],
+        ['xign-7f3a1c', 'SUB'],
+        ['alice@example.test', 'EMAIL'],
+        ['xign-7f3a1c', 'SUB'],
+      ] as const)
+        statuses.push((await push(identifier, type)).status);
+      expect(statuses).to.deep.equal([202, 202, 202, 202, 202, 429]);
+      expect(
+        (await push('bob@example.test', 'EMAIL')).status,
+        'another user has a budget of their own',
+      ).to.equal(202);
+      expect(() => rp({ resolvePushUser: 'alice' as never })).to.throw(/resolvePushUser/);
+    });
   });
 
   it('refuses configurations that cannot be safe', () => {
