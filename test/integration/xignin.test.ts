@@ -423,6 +423,36 @@ describe('XignInStrategy over HTTP against the sandbox manager', function () {
     });
   });
 
+  describe('QR login hijacking (issue 12, point 10)', () => {
+    it('redirect mode: a code approved for a QR the attacker fetched with the public client id is refused in the attacker’s session', async () => {
+      const attacker = request.agent(rp().app);
+      // The attacker's session holds a state of its own, started on our site.
+      const own = await startLogin(attacker);
+      // The QR the victim approves comes straight from the manager, with only public parameters.
+      const direct = new URLSearchParams({
+        response_type: 'code',
+        client_id: 'rp-es256',
+        redirect_uri: REDIRECT,
+        scope: 'openid',
+        state: 'attacker-state',
+        nonce: 'attacker-nonce',
+      });
+      const hijacked = await atXignIn(direct, (id) => sandbox.xignin.approve('alice', id));
+      const code = hijacked.searchParams.get('code')!;
+      refused(
+        await attacker.get(`/callback?${new URLSearchParams({ code, state: 'attacker-state' })}`),
+        'state_mismatch',
+      );
+      // With the session's own state swapped in, the id_token's nonce is not the one our server
+      // chose for that state: refused, and the code is gone.
+      const swapped = await atXignIn(direct, (id) => sandbox.xignin.approve('alice', id));
+      const res = await attacker.get(
+        `/callback?${new URLSearchParams({ code: swapped.searchParams.get('code')!, state: own.get('state')! })}`,
+      );
+      refused(res, 'invalid_token');
+    });
+  });
+
   describe('JS-login mode (the manager’s QR script posts the code)', () => {
     async function qrCode(answer: (id: string) => void): Promise<string> {
       const created = await request(sandbox.url)
