@@ -30,16 +30,12 @@ import {
   allowedCountriesOption,
   maskPhoneNumber,
   normalizeSmsNumber,
+  sampleSmsNumber,
   type PhoneNumberRules,
 } from '../verifiers/phone-number.js';
 import { FactorStrategy, setHeaders, type Decision } from './base.js';
 
 const OWNER = 'SmsOtpStrategy';
-/**
- * Parsed in passwordless mode for an identifier with no usable number, so that a known and an
- * unknown identifier do the same parse work (S11). Never texted.
- */
-const DECOY_NUMBER = '+4915790000001';
 
 /** Passwordless mode: who a `send()` request is for, looked up by what the user typed. */
 export interface SmsOtpIdentify {
@@ -154,7 +150,7 @@ const SESSION_KEY = 'passport-factors:sms-otp';
 
 interface Target {
   subject: string;
-  /** Keys the per-user send limits: the user id, or for an unknown identifier the identifier. */
+  /** Keys the per-user send limits: the user id, or in passwordless mode the typed identifier. */
   throttleKey: string;
   /** Keys the per-number send limit: the number, or a stand-in derived from the identifier. */
   numberKey: string;
@@ -175,6 +171,11 @@ export class SmsOtpStrategy extends FactorStrategy {
   private readonly getUserId: (user: User) => string;
   private readonly identify: SmsOtpIdentify | undefined;
   private readonly numberRules: PhoneNumberRules;
+  /**
+   * Parsed in passwordless mode for an identifier with no user, so that a known and an unknown
+   * identifier do the same parse work (S11). Never texted.
+   */
+  private readonly decoyNumber: string;
   private readonly keySecret: Buffer;
   private readonly cooldown: RateLimiterAbstract;
   private readonly sendsPerUser: RateLimiterAbstract;
@@ -239,6 +240,7 @@ export class SmsOtpStrategy extends FactorStrategy {
       allowedNumberTypes: options.allowedNumberTypes,
       allowedCountries: allowedCountriesOption(options.allowedCountries, OWNER),
     };
+    this.decoyNumber = sampleSmsNumber(this.numberRules);
 
     this.resendCooldownSeconds = positiveIntegerOption(
       options.resendCooldownSeconds,
@@ -442,7 +444,7 @@ export class SmsOtpStrategy extends FactorStrategy {
     }
     const throttleKey = identifier.trim().toLowerCase();
     // Known or not, one number is parsed with the same rules (S11).
-    const number = user ? await this.getPhoneNumber(user) : DECOY_NUMBER;
+    const number = user ? await this.getPhoneNumber(user) : this.decoyNumber;
     let phone: string | undefined;
     try {
       phone = normalizeSmsNumber(number, this.numberRules);
@@ -451,10 +453,7 @@ export class SmsOtpStrategy extends FactorStrategy {
       if (!(err instanceof InvalidPhoneNumberError)) throw err;
     }
     if (user && phone !== undefined) {
-      // A known user's send budget is keyed by the user, however they were named (e-mail,
-      // username…); an unknown identifier's by the identifier.
-      const subject = this.getUserId(user);
-      return { subject, throttleKey: subject, numberKey: phone, user, phone };
+      return { subject: this.getUserId(user), throttleKey, numberKey: phone, user, phone };
     }
     return {
       subject: `unknown:${this.key('identifier', throttleKey)}`,

@@ -1,4 +1,6 @@
+import mobileExamples from 'libphonenumber-js/mobile/examples';
 import {
+  getExampleNumber,
   isSupportedCountry,
   parsePhoneNumberWithError,
   type CountryCode,
@@ -83,6 +85,16 @@ export function normalizeSmsNumber(input: unknown, rules: PhoneNumberRules = {})
     }
   }
   return parsed.number;
+}
+
+/**
+ * A valid mobile number (libphonenumber-js's example) of a country these rules accept: of the
+ * first of `allowedCountries`, else of `defaultCountry`, else German. For work that must look like
+ * parsing a real number, never for texting.
+ */
+export function sampleSmsNumber(rules: PhoneNumberRules = {}): string {
+  const country = rules.allowedCountries?.[0] ?? rules.defaultCountry ?? 'DE';
+  return getExampleNumber(country, mobileExamples)?.number ?? '+4915123456789';
 }
 
 /** `+4915790000001` → `+49*********01`: enough to recognise, not enough to dial. */
