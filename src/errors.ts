@@ -80,12 +80,19 @@ export class VendorError extends PassportFactorsError {
   }
 }
 
-/** A phone number that cannot be parsed, is not valid, or cannot receive SMS. */
+/**
+ * A phone number that cannot be parsed, is not valid, or cannot receive SMS
+ * (`ERR_INVALID_PHONE_NUMBER`), or is in a country outside `allowedCountries`
+ * (`ERR_PHONE_COUNTRY_NOT_ALLOWED`).
+ */
 export class InvalidPhoneNumberError extends PassportFactorsError {
   readonly status = 400;
 
-  constructor(message: string) {
-    super('ERR_INVALID_PHONE_NUMBER', message);
+  constructor(
+    message: string,
+    code: 'ERR_INVALID_PHONE_NUMBER' | 'ERR_PHONE_COUNTRY_NOT_ALLOWED' = 'ERR_INVALID_PHONE_NUMBER',
+  ) {
+    super(code, message);
   }
 }
 

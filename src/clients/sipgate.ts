@@ -1,6 +1,10 @@
 import { ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption } from '../internal/options.js';
-import { normalizeSmsNumber, type PhoneNumberRules } from '../verifiers/phone-number.js';
+import {
+  allowedCountriesOption,
+  normalizeSmsNumber,
+  type PhoneNumberRules,
+} from '../verifiers/phone-number.js';
 import { VendorHttp, type VendorResponse } from './http.js';
 
 const OWNER = 'SipgateSmsSender';
@@ -94,6 +98,7 @@ export class SipgateSmsSender implements SmsSender {
     this.numberRules = {
       defaultCountry: options.defaultCountry,
       allowedNumberTypes: options.allowedNumberTypes,
+      allowedCountries: allowedCountriesOption(options.allowedCountries, OWNER),
     };
   }
 

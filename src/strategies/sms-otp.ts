@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { finished } from 'node:stream';
 import type { Request } from 'express';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { SmsSender } from '../clients/sipgate.js';
@@ -25,7 +26,13 @@ import {
 import { MemoryStore } from '../stores/memory.js';
 import type { Store } from '../stores/store.js';
 import { OneTimeCodes, secretBytes } from '../verifiers/one-time-code.js';
-import { maskPhoneNumber, normalizeSmsNumber, type PhoneNumberRules } from '../verifiers/phone-number.js';
+import {
+  allowedCountriesOption,
+  maskPhoneNumber,
+  normalizeSmsNumber,
+  sampleSmsNumber,
+  type PhoneNumberRules,
+} from '../verifiers/phone-number.js';
 import { FactorStrategy, setHeaders, type Decision } from './base.js';
 
 const OWNER = 'SmsOtpStrategy';
@@ -81,8 +88,18 @@ export interface SmsOtpStrategyOptions extends PhoneNumberRules {
   codeLength?: number;
   /** Seconds a code stays valid (default 300). */
   ttlSeconds?: number;
-  /** Wrong codes before the user is locked (default 5). A resend never resets the count. */
+  /**
+   * Tries per pending code, i.e. per user and browser session, before that session is locked
+   * (default 5). A resend from the same session never resets the count.
+   */
   maxAttempts?: number;
+  /**
+   * Tries per user over all sessions within `lockoutSeconds` before every session of the user is
+   * locked (default 30). With the default send limits a stranger can produce at most
+   * `maxSendsPerWindow` × `maxAttempts` = 25 wrong codes for one user per hour, so cannot reach it;
+   * it still caps an online guesser at 30 tries (1 in 33,000 for 6 digits) per window.
+   */
+  maxAttemptsPerUser?: number;
   /** Seconds attempts are counted over, so the longest lock (default 900). */
   lockoutSeconds?: number;
   /** Seconds between two sends to one user (default 30). */
@@ -91,6 +108,13 @@ export interface SmsOtpStrategyOptions extends PhoneNumberRules {
   maxSendsPerWindow?: number;
   /** The send-limit window, in seconds (default 3600). */
   sendWindowSeconds?: number;
+  /**
+   * Send requests per client address per `sendWindowSeconds` (default 30), against SMS pumping
+   * from one address. Every send request counts, refused ones included.
+   */
+  maxSendsPerClient?: number;
+  /** The client address for `maxSendsPerClient` (default `req.ip`, which honours Express's `trust proxy`). */
+  getClientIp?: (req: Request) => string | undefined;
   /** The body field holding the code (default `'code'`). */
   codeField?: string;
   /** Named in the default text (default `'your account'`). */
@@ -104,7 +128,11 @@ export interface SmsOtpStrategyOptions extends PhoneNumberRules {
    * express-session or another session middleware is needed). Not with `identify`.
    */
   getSessionId?: (req: Request) => string | undefined;
-  /** Audit hook (default none): sent, send_failed, verified, failed, locked, throttled. Errors it throws are ignored. */
+  /**
+   * Audit hook (default none): sent, send_failed, verified, failed, locked, throttled. Errors it
+   * throws are ignored. In passwordless mode a delivery failure is reported only here: the answer
+   * has already been sent.
+   */
   onEvent?: (event: SmsOtpEvent) => void;
   /** Pass `req` as the verify function's first argument (default `false`). */
   passReqToCallback?: boolean;
@@ -124,6 +152,8 @@ interface Target {
   subject: string;
   /** Keys the per-user send limits: the user id, or in passwordless mode the typed identifier. */
   throttleKey: string;
+  /** Keys the per-number send limit: the number, or a stand-in derived from the identifier. */
+  numberKey: string;
   user: User | undefined;
   phone: string | undefined;
 }
@@ -141,10 +171,17 @@ export class SmsOtpStrategy extends FactorStrategy {
   private readonly getUserId: (user: User) => string;
   private readonly identify: SmsOtpIdentify | undefined;
   private readonly numberRules: PhoneNumberRules;
+  /**
+   * Parsed in passwordless mode for an identifier with no user, so that a known and an unknown
+   * identifier do the same parse work (S11). Never texted.
+   */
+  private readonly decoyNumber: string;
   private readonly keySecret: Buffer;
   private readonly cooldown: RateLimiterAbstract;
   private readonly sendsPerUser: RateLimiterAbstract;
   private readonly sendsPerNumber: RateLimiterAbstract;
+  private readonly sendsPerClient: RateLimiterAbstract;
+  private readonly getClientIp: (req: Request) => string | undefined;
   private readonly resendCooldownSeconds: number;
   private readonly codeField: string;
   private readonly messageContext: SmsOtpMessageContext;
@@ -186,6 +223,7 @@ export class SmsOtpStrategy extends FactorStrategy {
       codeLength: options.codeLength,
       ttlSeconds: options.ttlSeconds,
       maxAttempts: options.maxAttempts,
+      maxAttemptsPerUser: options.maxAttemptsPerUser,
       lockoutSeconds: options.lockoutSeconds,
     });
     this.sender = options.sender;
@@ -200,7 +238,9 @@ export class SmsOtpStrategy extends FactorStrategy {
     this.numberRules = {
       defaultCountry: options.defaultCountry,
       allowedNumberTypes: options.allowedNumberTypes,
+      allowedCountries: allowedCountriesOption(options.allowedCountries, OWNER),
     };
+    this.decoyNumber = sampleSmsNumber(this.numberRules);
 
     this.resendCooldownSeconds = positiveIntegerOption(
       options.resendCooldownSeconds,
@@ -225,6 +265,12 @@ export class SmsOtpStrategy extends FactorStrategy {
       points: maxSends,
       durationSec: window,
     });
+    this.sendsPerClient = store.createRateLimiter({
+      keyPrefix: 'sms-otp:sends-client',
+      points: positiveIntegerOption(options.maxSendsPerClient, 30, 'maxSendsPerClient', OWNER),
+      durationSec: window,
+    });
+    this.getClientIp = functionOption(options.getClientIp, defaultClientIp, 'getClientIp', OWNER);
 
     this.codeField = stringOption(options.codeField, 'code', 'codeField', OWNER);
     this.messageContext = {
@@ -246,10 +292,12 @@ export class SmsOtpStrategy extends FactorStrategy {
   }
 
   /**
-   * The send step (`POST`, body parsed by the app): issues a code bound to this session and texts
-   * it. 202 `{ sent: true, expiresIn, retryAfter }`; 429 `{ error, code: 'rate_limited' | 'locked',
-   * retryAfter }` with `Retry-After`; 401 without a first factor (second-factor mode); 400 for a
-   * phone number that cannot receive SMS. A delivery failure reaches the app's error handler.
+   * The send step (`POST`, body parsed by the app): issues a code bound to this user and session
+   * and texts it. 202 `{ sent: true, expiresIn, retryAfter }`; 429 `{ error, code: 'rate_limited' |
+   * 'locked', retryAfter }` with `Retry-After`; 401 without a first factor (second-factor mode);
+   * 400 for a phone number that cannot receive SMS or is outside `allowedCountries`. A delivery
+   * failure reaches the app's error handler; in passwordless mode the text is sent after the
+   * answer, and a failure is reported through `onEvent` only.
    */
   send(): Handler {
     return jsonRoute<Request>((req, res) => this.issueAndSend(req, res));
@@ -303,14 +351,21 @@ export class SmsOtpStrategy extends FactorStrategy {
   private async issueAndSend(req: Request, res: ServerResponse): Promise<void> {
     const target = await this.resolveTarget(req);
     const userId = target.user === undefined ? undefined : target.subject;
-    // A locked user hears "locked" (and when it ends) before any send limit is spent.
-    const lockedFor = await this.codes.lockedFor(target.subject);
+    // A locked session (or user) hears "locked" (and when it ends) before any send limit is spent.
+    const lockedFor = await this.codes.lockedFor(target.subject, this.sessionState(req)?.binding);
     if (lockedFor !== undefined) {
       throw new AuthenticationFailure('locked', 'Too many wrong codes. Wait, then ask for a new code.', 429, {
         retryAfter: lockedFor,
       });
     }
     try {
+      // The client's budget first: a pumping script that is refused must not also spend the
+      // per-user and per-number budgets of the people it targets.
+      await consumeOrThrow(
+        this.sendsPerClient,
+        this.key('client', this.getClientIp(req) ?? 'unknown'),
+        'Too many codes asked for from this address. Try again later.',
+      );
       await consumeOrThrow(
         this.cooldown,
         this.key('user', target.throttleKey),
@@ -321,47 +376,50 @@ export class SmsOtpStrategy extends FactorStrategy {
         this.key('user', target.throttleKey),
         'Too many codes asked for. Try again later.',
       );
-      if (target.phone !== undefined) {
-        await consumeOrThrow(
-          this.sendsPerNumber,
-          this.key('number', target.phone),
-          'Too many codes asked for. Try again later.',
-        );
-      }
+      // Also for an unknown identifier (on a stand-in key): the same limiter work for both (S11).
+      await consumeOrThrow(
+        this.sendsPerNumber,
+        this.key('number', target.numberKey),
+        'Too many codes asked for. Try again later.',
+      );
     } catch (err) {
       if (err instanceof AuthenticationFailure)
         this.emit({ type: 'throttled', userId, retryAfter: err.retryAfter });
       throw err;
     }
     const binding = this.ensureSessionState(req, this.identify ? target.subject : undefined);
+    let delivery: (() => Promise<void>) | undefined;
     if (target.user === undefined || target.phone === undefined) {
       await this.codes.issueDecoy(target.subject, binding);
     } else {
       const { code } = await this.codes.issue(target.subject, binding);
-      const delivery = this.deliver(
-        target.subject,
-        target.phone,
-        this.writeMessage(code, this.messageContext),
-      );
-      // In passwordless mode the answer must not wait for delivery: known and unknown users would
-      // then take visibly different times (S10). Failures still reach onEvent.
-      if (this.identify) delivery.catch(() => {});
-      else await delivery;
+      const phone = target.phone;
+      delivery = () =>
+        this.deliver(target.subject, binding, phone, this.writeMessage(code, this.messageContext));
     }
+    if (!this.identify && delivery) await delivery();
     setHeaders(req, { 'Cache-Control': 'no-store' });
     sendJson(res, 202, {
       sent: true,
       expiresIn: this.codes.ttlSeconds,
       retryAfter: this.resendCooldownSeconds,
     });
+    if (this.identify) {
+      // Passwordless: the text goes out only once the answer is written, so nothing about
+      // delivery (building the text, the HTTP request, its latency) can tell a known identifier
+      // from an unknown one (S10, S11). A failure is reported through onEvent by deliver().
+      finished(res, () => {
+        delivery?.().catch(() => {});
+      });
+    }
   }
 
-  private async deliver(subject: string, phone: string, text: string): Promise<void> {
+  private async deliver(subject: string, binding: string, phone: string, text: string): Promise<void> {
     try {
       await this.sender.send(phone, text);
       this.emit({ type: 'sent', userId: subject, phone: maskPhoneNumber(phone) });
     } catch (err) {
-      await this.codes.cancel(subject);
+      await this.codes.cancel(subject, binding);
       this.emit({ type: 'send_failed', userId: subject, phone: maskPhoneNumber(phone), error: toError(err) });
       throw err;
     }
@@ -374,7 +432,7 @@ export class SmsOtpStrategy extends FactorStrategy {
         throw new AuthenticationFailure('missing_credentials', 'Log in with your password first.', 401);
       }
       const phone = normalizeSmsNumber(await this.getPhoneNumber(req.user), this.numberRules);
-      return { subject, throttleKey: subject, user: req.user, phone };
+      return { subject, throttleKey: subject, numberKey: phone, user: req.user, phone };
     }
     const { identifier, user } = await this.identify.fromRequest(req);
     if (typeof identifier !== 'string' || identifier.trim() === '') {
@@ -385,18 +443,22 @@ export class SmsOtpStrategy extends FactorStrategy {
       );
     }
     const throttleKey = identifier.trim().toLowerCase();
-    if (user) {
-      try {
-        const phone = normalizeSmsNumber(await this.getPhoneNumber(user), this.numberRules);
-        return { subject: this.getUserId(user), throttleKey, user, phone };
-      } catch (err) {
-        // A known user without a usable number answers exactly like an unknown one.
-        if (!(err instanceof InvalidPhoneNumberError)) throw err;
-      }
+    // Known or not, one number is parsed with the same rules (S11).
+    const number = user ? await this.getPhoneNumber(user) : this.decoyNumber;
+    let phone: string | undefined;
+    try {
+      phone = normalizeSmsNumber(number, this.numberRules);
+    } catch (err) {
+      // A known user without a usable number answers exactly like an unknown one.
+      if (!(err instanceof InvalidPhoneNumberError)) throw err;
+    }
+    if (user && phone !== undefined) {
+      return { subject: this.getUserId(user), throttleKey, numberKey: phone, user, phone };
     }
     return {
       subject: `unknown:${this.key('identifier', throttleKey)}`,
       throttleKey,
+      numberKey: `unknown:${throttleKey}`,
       user: undefined,
       phone: undefined,
     };
@@ -420,7 +482,12 @@ export class SmsOtpStrategy extends FactorStrategy {
     return sessionOf(req)[SESSION_KEY] as SessionState | undefined;
   }
 
-  /** Binds a new code to this session (a fresh binding id per send) and answers the binding. */
+  /**
+   * Binds the code to this session and answers the binding. The binding id is kept for the
+   * session's life (until a code is redeemed): it names the pending challenge together with the
+   * user, so a resend from this session replaces this session's code and keeps its attempt count,
+   * while a send from any other session leaves it alone (S12).
+   */
   private ensureSessionState(req: Request, subject: string | undefined): string {
     if (this.customSessionId) {
       const binding = this.customSessionId(req);
@@ -429,8 +496,12 @@ export class SmsOtpStrategy extends FactorStrategy {
       }
       return binding;
     }
+    const existing = sessionOf(req)[SESSION_KEY] as SessionState | undefined;
     const state: SessionState = {
-      binding: randomBytes(16).toString('base64url'),
+      binding:
+        typeof existing?.binding === 'string' && existing.binding !== ''
+          ? existing.binding
+          : randomBytes(16).toString('base64url'),
       ...(subject ? { subject } : {}),
     };
     sessionOf(req)[SESSION_KEY] = state;
@@ -444,6 +515,10 @@ export class SmsOtpStrategy extends FactorStrategy {
 
 function sessionOf(req: IncomingMessage): Record<string, unknown> {
   return requireSession(req, OWNER);
+}
+
+function defaultClientIp(req: Request): string | undefined {
+  return req.ip ?? req.socket?.remoteAddress;
 }
 
 function defaultMessage(code: string, context: SmsOtpMessageContext): string {

@@ -60,8 +60,22 @@ export interface XignInStrategyOptions extends Omit<XignInClientOptions, 'endpoi
   jwksCooldownSec?: number;
   /** Transactions and push logins (default: a new `MemoryStore`; `RedisStore` for several instances). */
   store?: Store;
-  /** Push logins per identifier per 10 minutes (default 5). */
+  /**
+   * Push logins per user per 10 minutes (default 5): per user as `resolvePushUser` names them,
+   * else per normalised identifier (trimmed, NFKC, lower case).
+   */
   maxPushesPerIdentifier?: number;
+  /**
+   * Names the user a push is for, so the push limit counts per user however the user is
+   * addressed: by e-mail or by `sub` (default: none, so each normalised identifier has its own
+   * budget, and a user addressed both ways gets twice the pushes). Answer a stable id (your user
+   * id, or the XignIn `sub` you store), or `undefined` for an identifier you do not know.
+   */
+  resolvePushUser?: (
+    identifier: string,
+    type: 'EMAIL' | 'SUB',
+    req: Request,
+  ) => string | undefined | null | Promise<string | undefined | null>;
   /** The body field of the JS-login POST carrying the per-session token (default `'_xignin'`). */
   jsLoginTokenField?: string;
   /** Pass `req` as the verify function's first argument (default `false`). */
@@ -113,6 +127,7 @@ export class XignInStrategy extends FactorStrategy {
   private readonly transactionTtlMs: number;
   private readonly jsTokenField: string;
   private readonly pushesPerIdentifier: RateLimiterAbstract;
+  private readonly resolvePushUser: XignInStrategyOptions['resolvePushUser'];
   private readonly verify: (...args: never[]) => unknown;
   private readonly passReqToCallback: boolean;
   /**
@@ -145,6 +160,9 @@ export class XignInStrategy extends FactorStrategy {
       points: pushes,
       durationSec: 600,
     });
+    if (options.resolvePushUser !== undefined)
+      requireFunction(options.resolvePushUser, 'resolvePushUser', OWNER);
+    this.resolvePushUser = options.resolvePushUser;
     if (options.idTokenEncryption && !options.decryptionKeys?.length) {
       throw new ConfigurationError(`${OWNER}: \`idTokenEncryption\` needs \`decryptionKeys\`.`);
     }
@@ -259,7 +277,7 @@ export class XignInStrategy extends FactorStrategy {
       }
       await consumeOrThrow(
         this.pushesPerIdentifier,
-        identifier.toLowerCase(),
+        await this.pushLimitKey(req, identifier, type),
         'Too many push logins for this account. Try again later.',
       );
       const session = await this.client.startPush({ type, identifier });
@@ -400,6 +418,20 @@ export class XignInStrategy extends FactorStrategy {
     const state = { ...((session[SESSION_KEY] as SessionState | undefined) ?? {}) };
     change(state);
     session[SESSION_KEY] = state;
+  }
+
+  /**
+   * What the push limit counts by: the user the app resolves the identifier to, so one user
+   * addressed by e-mail and by `sub` shares one budget; else the normalised identifier. Hashed,
+   * so store keys never hold an e-mail address.
+   */
+  private async pushLimitKey(req: Request, identifier: string, type: 'EMAIL' | 'SUB'): Promise<string> {
+    const resolved = this.resolvePushUser ? await this.resolvePushUser(identifier, type, req) : undefined;
+    const key =
+      typeof resolved === 'string' && resolved !== ''
+        ? `user\0${resolved}`
+        : `identifier\0${identifier.normalize('NFKC').toLowerCase()}`;
+    return createHash('sha256').update(key).digest('base64url');
   }
 
   private transactionKey(state: string): string {

@@ -18,8 +18,17 @@ export interface OneTimeCodeOptions {
   codeLength?: number;
   /** Seconds a code stays valid (default 300). */
   ttlSeconds?: number;
-  /** Attempts per subject before it is locked (default 5); a resend does not reset them. */
+  /**
+   * Attempts per pending challenge, i.e. per (subject, session binding), before it is locked
+   * (default 5); a resend to the same binding does not reset them.
+   */
   maxAttempts?: number;
+  /**
+   * Attempts per subject over all its challenges, whichever session made them, before every one
+   * of them is locked (default 30). Only attempts a challenge still allowed are counted, so a
+   * locked challenge cannot be used to spend the subject's budget.
+   */
+  maxAttemptsPerUser?: number;
   /** Seconds the attempts are counted over, and so the longest lock (default 900). */
   lockoutSeconds?: number;
 }
@@ -50,21 +59,26 @@ interface ChallengeRecord {
 }
 
 /**
- * One-time codes for a subject (a user), bound to the session that asked for them.
+ * One-time codes for a subject (a user), each pending challenge keyed by the subject AND the
+ * session binding that asked for it: a send from another session never replaces or locks the
+ * owner's pending code (S12).
  *
- * Only keyed hashes are stored (S9). Every redemption first takes an attempt from an atomic
- * counter (rate-limiter-flexible on the store's backend), so parallel guesses cannot exceed
- * `maxAttempts` (S5); a right code is consumed by compare-and-delete, so of concurrent
- * redemptions exactly one wins, also across instances (S3, S4).
+ * Only keyed hashes are stored (S9). Every redemption first takes an attempt from the
+ * challenge's atomic counter, then one from the subject's (rate-limiter-flexible on the store's
+ * backend), so parallel guesses cannot exceed `maxAttempts` per challenge nor
+ * `maxAttemptsPerUser` in all (S5, S12); a right code is consumed by compare-and-delete, so of
+ * concurrent redemptions exactly one wins, also across instances (S3, S4).
  */
 export class OneTimeCodes {
   readonly codeLength: number;
   readonly ttlSeconds: number;
   readonly maxAttempts: number;
+  readonly maxAttemptsPerUser: number;
   private readonly secret: Buffer;
   private readonly store: Store;
   private readonly namespace: string;
   private readonly attempts: RateLimiterAbstract;
+  private readonly userAttempts: RateLimiterAbstract;
 
   constructor(options: OneTimeCodeOptions) {
     this.secret = secretBytes(options.secret);
@@ -78,31 +92,40 @@ export class OneTimeCodes {
     }
     this.ttlSeconds = positiveIntegerOption(options.ttlSeconds, 300, 'ttlSeconds', OWNER);
     this.maxAttempts = positiveIntegerOption(options.maxAttempts, 5, 'maxAttempts', OWNER);
+    this.maxAttemptsPerUser = positiveIntegerOption(
+      options.maxAttemptsPerUser,
+      30,
+      'maxAttemptsPerUser',
+      OWNER,
+    );
     const lockoutSeconds = positiveIntegerOption(options.lockoutSeconds, 900, 'lockoutSeconds', OWNER);
     this.attempts = this.store.createRateLimiter({
       keyPrefix: `${this.namespace}:attempts`,
       points: this.maxAttempts,
       durationSec: lockoutSeconds,
     });
-  }
-
-  /** Issues a new code, replacing any earlier one for the subject (the attempt count stays). */
-  async issue(subject: string, binding: string): Promise<IssuedCode> {
-    const code = randomInt(0, 10 ** this.codeLength)
-      .toString()
-      .padStart(this.codeLength, '0');
-    return {
-      code,
-      expiresAt: await this.save(subject, binding, (nonce) => this.codeHash(subject, nonce, code)),
-    };
+    this.userAttempts = this.store.createRateLimiter({
+      keyPrefix: `${this.namespace}:attempts-user`,
+      points: this.maxAttemptsPerUser,
+      durationSec: lockoutSeconds,
+    });
   }
 
   /**
-   * Stores a challenge that no code can ever match, with the same writes as `issue`: for unknown
-   * users in passwordless mode, so they look exactly like known ones (S10).
+   * Issues a new code for the subject in this session binding, replacing an earlier one of the
+   * same binding only (the attempt counts stay). Other sessions' pending codes are left alone.
+   */
+  async issue(subject: string, binding: string): Promise<IssuedCode> {
+    return this.save(subject, binding, false);
+  }
+
+  /**
+   * Stores a challenge that no code can ever match, doing the same work as `issue` (a code is
+   * drawn and hashed, then the hash is thrown away): for unknown users in passwordless mode, so
+   * they look exactly like known ones, timing included (S10, S11).
    */
   async issueDecoy(subject: string, binding: string): Promise<void> {
-    await this.save(subject, binding, () => randomBytes(32));
+    await this.save(subject, binding, true);
   }
 
   /**
@@ -112,18 +135,25 @@ export class OneTimeCodes {
    */
   async redeem(subject: string, binding: string, submitted: string): Promise<void> {
     const subjectKey = this.subjectKey(subject);
-    const key = this.challengeKey(subjectKey);
+    const challengeId = this.challengeId(subject, binding);
+    const key = this.challengeKey(challengeId);
     // The attempt is counted and the challenge read in one round trip: the read changes nothing,
     // and single use rests on the compare-and-delete below, not on this order.
     const [counted, read] = await Promise.allSettled([
-      this.attempts.consume(subjectKey),
+      this.attempts.consume(challengeId),
       this.store.get(key),
     ]);
-    if (counted.status === 'rejected') {
-      if (counted.reason instanceof RateLimiterRes) throw locked(counted.reason);
-      throw counted.reason;
+    if (counted.status === 'rejected') throw lockedOr(counted.reason);
+    // Only after the challenge allowed the attempt: a session already locked must not be able to
+    // spend the subject's budget and so lock the owner's sessions out (S12).
+    let userAttempt: RateLimiterRes;
+    try {
+      userAttempt = await this.userAttempts.consume(subjectKey);
+    } catch (rejection) {
+      throw lockedOr(rejection);
     }
-    const attempt = counted.value;
+    const attempt =
+      counted.value.remainingPoints <= userAttempt.remainingPoints ? counted.value : userAttempt;
     if (read.status === 'rejected') throw read.reason;
     const raw = read.value;
     const record = raw === undefined ? undefined : parseRecord(raw);
@@ -144,7 +174,8 @@ export class OneTimeCodes {
     );
     if (bindingMatches && codeMatches && hashMatches) {
       if (await this.store.deleteIfEquals(key, raw)) {
-        await this.attempts.delete(subjectKey);
+        // The owner proved possession: failures so far, also a stranger's, are forgotten.
+        await Promise.all([this.attempts.delete(challengeId), this.userAttempts.delete(subjectKey)]);
         return;
       }
       throw new AuthenticationFailure('invalid_code', 'The code is wrong or was already used.', 401);
@@ -158,35 +189,55 @@ export class OneTimeCodes {
     });
   }
 
-  /** Seconds until the subject may try again when it is locked, else `undefined`. */
-  async lockedFor(subject: string): Promise<number | undefined> {
-    const res = await this.attempts.get(this.subjectKey(subject));
-    if (res === null || res.consumedPoints < this.maxAttempts) return undefined;
-    return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+  /**
+   * Seconds until the subject may try again in this session binding when it is locked (its
+   * challenge used up `maxAttempts`, or the subject `maxAttemptsPerUser`), else `undefined`.
+   * Without `binding`, only the subject's ceiling is looked at.
+   */
+  async lockedFor(subject: string, binding?: string): Promise<number | undefined> {
+    const [user, challenge] = await Promise.all([
+      this.userAttempts.get(this.subjectKey(subject)),
+      binding === undefined ? null : this.attempts.get(this.challengeId(subject, binding)),
+    ]);
+    const waits = [
+      user !== null && user.consumedPoints >= this.maxAttemptsPerUser ? user.msBeforeNext : 0,
+      challenge !== null && challenge.consumedPoints >= this.maxAttempts ? challenge.msBeforeNext : 0,
+    ];
+    const ms = Math.max(...waits);
+    return ms > 0 ? Math.max(1, Math.ceil(ms / 1000)) : undefined;
   }
 
-  /** Withdraws the subject's pending code (e.g. when it could not be delivered). */
-  async cancel(subject: string): Promise<void> {
-    await this.store.delete(this.challengeKey(this.subjectKey(subject)));
+  /** Withdraws the pending code of this subject and binding (e.g. when it could not be delivered). */
+  async cancel(subject: string, binding: string): Promise<void> {
+    await this.store.delete(this.challengeKey(this.challengeId(subject, binding)));
   }
 
-  /** The store key of a subject's challenge; exposed for tests that inspect what is stored. */
-  challengeKeyFor(subject: string): string {
-    return this.challengeKey(this.subjectKey(subject));
+  /** The store key of a pending challenge; exposed for tests that inspect what is stored. */
+  challengeKeyFor(subject: string, binding: string): string {
+    return this.challengeKey(this.challengeId(subject, binding));
   }
 
-  private async save(subject: string, binding: string, hashFor: (nonce: string) => Buffer): Promise<number> {
+  private async save(subject: string, binding: string, decoy: boolean): Promise<IssuedCode> {
+    const code = randomInt(0, 10 ** this.codeLength)
+      .toString()
+      .padStart(this.codeLength, '0');
     const nonceBytes = randomBytes(NONCE_BYTES);
     const nonce = nonceBytes.toString('base64url');
     const expiresAt = Date.now() + this.ttlSeconds * 1000;
-    const packed = Buffer.concat([nonceBytes, hashFor(nonce), this.bindingHash(binding)]);
+    // A decoy hashes its code too (same work), then stores random bytes that no code matches.
+    const codeMac = this.codeHash(subject, nonce, code);
+    const packed = Buffer.concat([
+      nonceBytes,
+      decoy ? randomBytes(MAC_BYTES) : codeMac,
+      this.bindingHash(binding),
+    ]);
     // Kept twice as long as the code lives, so a late attempt hears "expired", not "no code".
     await this.store.set(
-      this.challengeKey(this.subjectKey(subject)),
+      this.challengeKey(this.challengeId(subject, binding)),
       `${expiresAt.toString(36)}.${packed.toString('base64url')}`,
       this.ttlSeconds * 2000,
     );
-    return expiresAt;
+    return { code, expiresAt };
   }
 
   private hmac(...parts: string[]): Buffer {
@@ -206,13 +257,23 @@ export class OneTimeCodes {
     return this.hmac('subject', subject).subarray(0, 16).toString('base64url');
   }
 
-  private challengeKey(subjectKey: string): string {
-    return `${this.namespace}:challenge:${subjectKey}`;
+  /** Names one pending challenge: the subject in one session binding (128 bits of an HMAC). */
+  private challengeId(subject: string, binding: string): string {
+    return this.hmac('challenge', subject, binding).subarray(0, 16).toString('base64url');
+  }
+
+  private challengeKey(challengeId: string): string {
+    return `${this.namespace}:challenge:${challengeId}`;
   }
 }
 
 function locked(res: RateLimiterRes): AuthenticationFailure {
   return rateLimitedAfter(res, 'locked', 'Too many wrong codes. Wait, then ask for a new code.');
+}
+
+/** rate-limiter-flexible rejects with a `RateLimiterRes` when the points are used up, an Error on a fault. */
+function lockedOr(rejection: unknown): unknown {
+  return rejection instanceof RateLimiterRes ? locked(rejection) : rejection;
 }
 
 /** Constant-time comparison of two SHA-256 digests (S8). */

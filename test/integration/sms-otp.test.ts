@@ -1,11 +1,15 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fork, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { Express, RequestHandler } from 'express';
 import session from 'express-session';
 import type { RedisClientType } from 'redis';
 import sinon from 'sinon';
 import request from 'supertest';
+import { Agent, request as undiciRequest } from 'undici';
 import {
   BasicLoginStrategy,
   MemoryStore,
@@ -327,6 +331,39 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
         expect(sandbox.inbox.messages).to.have.length(1);
       });
 
+      it('refuses a number outside allowedCountries before any HTTP call (400 ERR_PHONE_COUNTRY_NOT_ALLOWED)', async () => {
+        const { app } = setup({
+          options: { allowedCountries: ['DE', 'AT'], getPhoneNumber: () => '+33612345678' },
+        });
+        const agent = await loggedIn(app);
+        const before = sandbox.sipgate.requests.length;
+        const res = await agent.post('/sms/send');
+        expect(res.status).to.equal(400);
+        expect(res.body.code).to.equal('ERR_PHONE_COUNTRY_NOT_ALLOWED');
+        expect(sandbox.sipgate.requests.length).to.equal(before);
+        const home = await loggedIn(setup({ options: { allowedCountries: ['DE'] } }).app);
+        expect((await home.post('/sms/send')).status, 'a German number with DE allowed').to.equal(202);
+        expect(() => setup({ options: { allowedCountries: ['XX' as never] } })).to.throw(/allowedCountries/);
+        expect(() => setup({ options: { allowedCountries: [] } })).to.throw(/allowedCountries/);
+      });
+
+      it('limits send requests per client address (maxSendsPerClient, req.ip), whoever they are for', async () => {
+        const { app } = setup({ options: { maxSendsPerClient: 1 } });
+        app.set('trust proxy', 'loopback'); // req.ip from X-Forwarded-For, as behind a proxy
+        const alice = await loggedIn(app, 'alice');
+        const bob = await loggedIn(app, 'bob');
+        const from = (agent: typeof alice, ip: string) => agent.post('/sms/send').set('X-Forwarded-For', ip);
+        expect((await from(alice, '203.0.113.7')).status).to.equal(202);
+        // Bob has his whole budget, but his request comes from the same address.
+        const refused = await from(bob, '203.0.113.7');
+        expect(refused.status).to.equal(429);
+        expect(refused.body.code).to.equal('rate_limited');
+        expect(Number(refused.headers['retry-after'])).to.be.greaterThan(0);
+        expect(sandbox.inbox.messages).to.have.length(1);
+        expect((await from(bob, '198.51.100.4')).status, 'another address').to.equal(202);
+        expect(() => setup({ options: { maxSendsPerClient: 0 } })).to.throw(/maxSendsPerClient/);
+      });
+
       it('refuses a premium-rate number before anything is sent', async () => {
         const { app } = setup({ options: { getPhoneNumber: () => '+499001234567' } });
         const agent = await loggedIn(app);
@@ -357,10 +394,11 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('S9: the store holds only a keyed hash of the code', async () => {
       const { app, sms } = setup();
+      const issue = sinon.spy(sms.codes, 'issue');
       const agent = await loggedIn(app);
       await agent.post('/sms/send');
       const code = await latestCode();
-      const raw = await store.get(sms.codes.challengeKeyFor('u1'));
+      const raw = await store.get(sms.codes.challengeKeyFor('u1', issue.firstCall.args[1]));
       expect(raw, 'a challenge is stored').to.be.a('string');
       expect(raw).to.not.include(code);
       // `<expiry, base 36>.<base64url of nonce (16) ‖ code MAC (32) ‖ binding MAC (32)>`
@@ -375,11 +413,14 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('a delivery failure reaches the error handler (502) and withdraws the code', async () => {
       const { app, sms } = setup();
+      const issue = sinon.spy(sms.codes, 'issue');
       const agent = await loggedIn(app);
       sandbox.sipgate.faults = { insufficientBalance: true };
       const res = await agent.post('/sms/send');
       expect(res.status).to.equal(502);
-      expect(await store.get(sms.codes.challengeKeyFor('u1'))).to.equal(undefined);
+      expect(issue.calledOnce).to.equal(true);
+      const key = sms.codes.challengeKeyFor('u1', issue.firstCall.args[1]);
+      expect(await store.get(key)).to.equal(undefined);
     });
 
     it('reports events without the code or the full number, and adds the WebOTP line when configured', async () => {
@@ -430,7 +471,10 @@ describe('SmsOtpStrategy passwordless mode (identify)', () => {
     await sandbox.close();
   });
 
-  function passwordlessApp() {
+  function passwordlessApp(
+    options: Partial<Omit<SmsOtpStrategyOptions, 'passReqToCallback'>> = {},
+    events: SmsOtpEvent[] = [],
+  ) {
     const { app, passport } = appWithPassport({ deserialize: (id) => users.findById(id) });
     const byUsername = new Map([
       ['alice', 'u1'],
@@ -448,6 +492,8 @@ describe('SmsOtpStrategy passwordless mode (identify)', () => {
           },
           byId: (id) => users.findById(id),
         },
+        onEvent: (event) => events.push(event),
+        ...options,
       },
       async (user) => user,
     );
@@ -458,6 +504,8 @@ describe('SmsOtpStrategy passwordless mode (identify)', () => {
       passport.authenticate('sms-otp', { failWithError: true }) as RequestHandler,
       (req, res) => res.json({ user: req.user }),
     );
+    // The same check answering the failure's code and status as JSON.
+    app.post('/decide', decidingRoute(passport, 'sms-otp'));
     app.use(jsonErrors);
     return app;
   }
@@ -502,6 +550,169 @@ describe('SmsOtpStrategy passwordless mode (identify)', () => {
     const againKnown = await known.post('/send').send({ username: 'bob' });
     const againUnknown = await unknown.post('/send').send({ username: 'mallory' });
     expect([againKnown.status, againUnknown.status]).to.deep.equal([429, 429]);
+  });
+
+  it('sends the text after the answer: a delivery failure still answers 202, reaches onEvent and withdraws the code', async () => {
+    const events: SmsOtpEvent[] = [];
+    const agent = request.agent(passwordlessApp({}, events));
+    sandbox.sipgate.faults = { insufficientBalance: true };
+    try {
+      const res = await agent.post('/send').send({ username: 'alice' });
+      expect(res.status).to.equal(202);
+      for (let i = 0; i < 100 && !events.some((e) => e.type === 'send_failed'); i++) await sleep(10);
+    } finally {
+      sandbox.sipgate.faults = {};
+    }
+    const failed = events.find((e) => e.type === 'send_failed');
+    expect(failed).to.deep.include({ userId: 'u1', phone: '+49*********01' });
+    expect((await agent.post('/decide').send({ code: '000000' })).body.code).to.equal('no_pending_challenge');
+  });
+
+  it('S7: a known user whose number is outside allowedCountries answers like an unknown one, and nothing is sent', async () => {
+    const before = sandbox.sipgate.requests.length;
+    const app = passwordlessApp({ allowedCountries: ['AT'] });
+    const known = await request.agent(app).post('/send').send({ username: 'alice' });
+    const unknown = await request.agent(app).post('/send').send({ username: 'mallory' });
+    expect([known.status, unknown.status]).to.deep.equal([202, 202]);
+    expect(known.body).to.deep.equal(unknown.body);
+    await sleep(50);
+    expect(sandbox.sipgate.requests.length).to.equal(before);
+  });
+
+  it('S12: a stranger who knows only the e-mail can neither replace nor lock the owner’s pending code', async function () {
+    this.timeout(20_000);
+    const app = passwordlessApp({ resendCooldownSeconds: 1 });
+    sandbox.inbox.clear();
+    const victim = request.agent(app);
+    expect((await victim.post('/send').send({ username: 'alice' })).status).to.equal(202);
+    const victimCode = /\b(\d{6})\b/.exec((await sandbox.inbox.waitFor(ALICE_PHONE)).text)![1]!;
+    const wrong = victimCode === '000000' ? '111111' : '000000';
+    // The stranger spends the rest of alice's send budget (5 per hour), each send from a fresh
+    // session, and throws 10 wrong codes at each: 4 × 10 = 40 tries.
+    const outcomes: string[] = [];
+    for (let session = 0; session < 4; session++) {
+      await sleep(1100); // the resend cooldown
+      const stranger = request.agent(app);
+      expect((await stranger.post('/send').send({ username: 'ALICE' })).status).to.equal(202);
+      for (let i = 0; i < 10; i++)
+        outcomes.push((await stranger.post('/decide').send({ code: wrong })).body.code);
+    }
+    // Each stranger session gets maxAttempts (5) evaluations, then is locked.
+    expect(outcomes.filter((c) => c === 'invalid_code')).to.have.length(16);
+    expect(outcomes.filter((c) => c === 'locked')).to.have.length(24);
+    await sleep(1100);
+    const spent = await request.agent(app).post('/send').send({ username: 'alice' });
+    expect(spent.status, 'the send budget is spent').to.equal(429);
+    // The owner's first code was neither replaced nor locked: it logs alice in.
+    const res = await victim.post('/decide').send({ code: victimCode });
+    expect(res.status).to.equal(200);
+    expect(res.body.user.username).to.equal('alice');
+  });
+});
+
+/** The band a fair coin's count of heads in `n` tosses falls outside with probability < `alpha` (two-sided). */
+function binomialBand(n: number, alpha: number): [number, number] {
+  const pmf = [0.5 ** n];
+  for (let k = 1; k <= n; k++) pmf.push((pmf[k - 1]! * (n - k + 1)) / k);
+  let low = 0;
+  for (let tail = pmf[0]!; tail < alpha / 2; tail += pmf[++low]!);
+  return [low, n - low];
+}
+
+describe('SmsOtpStrategy passwordless timing (S11)', function () {
+  let child: ChildProcess;
+  let port: number | undefined;
+  let dispatcher: Agent;
+  let nextId = 0;
+  const pending = new Map<number, () => void>();
+  const call = (message: { type: 'settle'; phone?: string } | { type: 'close' }) =>
+    new Promise<void>((resolve) => {
+      const id = ++nextId;
+      pending.set(id, resolve);
+      child.send({ ...message, id });
+    });
+  const PAIRS = 300;
+  const WARMUP = 30;
+  const phones = Array.from({ length: PAIRS + WARMUP }, (_, i) => `+49151${10_000_000 + i}`);
+
+  before(async function () {
+    this.timeout(30_000);
+    child = fork(fileURLToPath(new URL('../helpers/passwordless-sms-server.ts', import.meta.url)), {
+      execArgv: ['--import', 'tsx'],
+      env: {
+        ...process.env,
+        PASSWORDLESS_SERVER_DATA: JSON.stringify({ phones, options: { maxSendsPerClient: 100_000 } }),
+      },
+    });
+    // Below the client's priority: see the server file for why.
+    setPriority(child.pid!, 19);
+    child.on('message', (message: { id?: number }) => {
+      if (message.id !== undefined) pending.get(message.id)?.();
+    });
+    port = await new Promise<number>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`the server exited (${code})`)));
+      child.on('message', (message: { port?: number }) => {
+        if (message.port !== undefined) resolve(message.port);
+      });
+    });
+    dispatcher = new Agent({ keepAliveTimeout: 30_000 });
+  });
+  after(async () => {
+    await dispatcher?.close();
+    if (port !== undefined && child.connected) await call({ type: 'close' });
+    if (child && child.exitCode === null) child.kill();
+  });
+
+  it('S11: 300 alternating pairs (known vs unknown identifier, fresh sessions): a sign test cannot tell which is slower', async function () {
+    this.timeout(120_000);
+    const timedSend = async (username: string) => {
+      const started = performance.now();
+      const res = await undiciRequest(`http://127.0.0.1:${port}/send`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username }),
+        dispatcher,
+      });
+      const text = await res.body.text();
+      const ms = performance.now() - started;
+      // No cookie is kept: every send starts a fresh session, as a prober's script would.
+      return { status: res.statusCode, text, ms };
+    };
+    let knownSlower = 0;
+    let ties = 0;
+    const knownMs: number[] = [];
+    const unknownMs: number[] = [];
+    for (let i = 0; i < PAIRS + WARMUP; i++) {
+      const knownFirst = i % 2 === 0;
+      // The known user's text goes out after its answer: each request is timed only once the
+      // previous one's delivery is over, and the server is given the same pause after both.
+      const sendKnown = async () => {
+        const timed = await timedSend(`k${i}`);
+        await call({ type: 'settle', phone: phones[i]! });
+        return timed;
+      };
+      const sendUnknown = async () => {
+        const timed = await timedSend(`nobody-${i}`);
+        await call({ type: 'settle' });
+        return timed;
+      };
+      const first = await (knownFirst ? sendKnown() : sendUnknown());
+      const second = await (knownFirst ? sendUnknown() : sendKnown());
+      const [known, unknown] = knownFirst ? [first, second] : [second, first];
+      expect([known.status, unknown.status]).to.deep.equal([202, 202]);
+      expect(unknown.text).to.equal(known.text);
+      if (i < WARMUP) continue;
+      knownMs.push(known.ms);
+      unknownMs.push(unknown.ms);
+      if (known.ms > unknown.ms) knownSlower++;
+      else if (known.ms === unknown.ms) ties++;
+    }
+    const n = PAIRS - ties;
+    const [low, high] = binomialBand(n, 1e-4);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!.toFixed(2);
+    const summary = `known slower in ${knownSlower} of ${n} pairs (fair-coin band ${low}–${high}); median ${median(knownMs)} ms known vs ${median(unknownMs)} ms unknown`;
+    if (process.env.S11_REPORT) console.log(`      ${summary}`);
+    expect(knownSlower, summary).to.be.within(low, high);
   });
 });
 

@@ -423,6 +423,36 @@ describe('XignInStrategy over HTTP against the sandbox manager', function () {
     });
   });
 
+  describe('QR login hijacking (issue 12, point 10)', () => {
+    it('redirect mode: a code approved for a QR the attacker fetched with the public client id is refused in the attacker’s session', async () => {
+      const attacker = request.agent(rp().app);
+      // The attacker's session holds a state of its own, started on our site.
+      const own = await startLogin(attacker);
+      // The QR the victim approves comes straight from the manager, with only public parameters.
+      const direct = new URLSearchParams({
+        response_type: 'code',
+        client_id: 'rp-es256',
+        redirect_uri: REDIRECT,
+        scope: 'openid',
+        state: 'attacker-state',
+        nonce: 'attacker-nonce',
+      });
+      const hijacked = await atXignIn(direct, (id) => sandbox.xignin.approve('alice', id));
+      const code = hijacked.searchParams.get('code')!;
+      refused(
+        await attacker.get(`/callback?${new URLSearchParams({ code, state: 'attacker-state' })}`),
+        'state_mismatch',
+      );
+      // With the session's own state swapped in, the id_token's nonce is not the one our server
+      // chose for that state: refused, and the code is gone.
+      const swapped = await atXignIn(direct, (id) => sandbox.xignin.approve('alice', id));
+      const res = await attacker.get(
+        `/callback?${new URLSearchParams({ code: swapped.searchParams.get('code')!, state: own.get('state')! })}`,
+      );
+      refused(res, 'invalid_token');
+    });
+  });
+
   describe('JS-login mode (the manager’s QR script posts the code)', () => {
     async function qrCode(answer: (id: string) => void): Promise<string> {
       const created = await request(sandbox.url)
@@ -488,6 +518,31 @@ describe('XignInStrategy over HTTP against the sandbox manager', function () {
       await agent.post('/push').send({ identifier: 'carol@example.test' });
       const res = await agent.post('/push').send({ identifier: 'CAROL@example.test' });
       expect(res.status).to.equal(429);
+    });
+
+    it('pushes are limited per resolved user: alice by e-mail and by sub shares one budget (the 6th is 429)', async () => {
+      const { users } = sandbox.xignin;
+      const resolvePushUser = (identifier: string, type: 'EMAIL' | 'SUB') =>
+        Object.entries(users).find(([, u]) => (type === 'SUB' ? u.sub : u.email) === identifier)?.[0];
+      const agent = request.agent(rp({ resolvePushUser }).app);
+      const push = (identifier: string, type: 'EMAIL' | 'SUB') =>
+        agent.post('/push').send({ identifier, type });
+      const statuses = [];
+      for (const [identifier, type] of [
+        ['alice@example.test', 'EMAIL'],
+        ['xign-7f3a1c', 'SUB'],
+        ['alice@example.test', 'EMAIL'],
+        ['xign-7f3a1c', 'SUB'],
+        ['alice@example.test', 'EMAIL'],
+        ['xign-7f3a1c', 'SUB'],
+      ] as const)
+        statuses.push((await push(identifier, type)).status);
+      expect(statuses).to.deep.equal([202, 202, 202, 202, 202, 429]);
+      expect(
+        (await push('bob@example.test', 'EMAIL')).status,
+        'another user has a budget of their own',
+      ).to.equal(202);
+      expect(() => rp({ resolvePushUser: 'alice' as never })).to.throw(/resolvePushUser/);
     });
   });
 

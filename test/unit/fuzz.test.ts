@@ -394,9 +394,13 @@ describe(`fuzzing parsers and verifiers (fast-check, ${params.numRuns} runs, see
               const again = await outcome(() => codes.redeem('u1', binding, submitted));
               expect(again.error).to.be.instanceOf(AuthenticationFailure);
             } else {
+              // Another session has no pending code of its own: codes are keyed by user and session.
               expect(error)
                 .to.be.instanceOf(AuthenticationFailure)
-                .and.include({ code: 'invalid_code', status: 401 });
+                .and.include({
+                  code: binding === 'session-a' ? 'invalid_code' : 'no_pending_challenge',
+                  status: 401,
+                });
             }
           },
         ),
