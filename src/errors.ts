@@ -22,7 +22,8 @@ export type FailureCode =
   | 'failed_risk'
   | 'invalid_token'
   | 'state_mismatch'
-  | 'no_pending_challenge';
+  | 'no_pending_challenge'
+  | 'cross_origin';
 
 /** What a strategy passes to `this.fail()`: Passport hands it to custom callbacks as `info`. */
 export interface FailureChallenge {

@@ -13,6 +13,7 @@ import {
   stringOption,
 } from '../internal/options.js';
 import { sessionOf as requireSession } from '../internal/session.js';
+import { originCheck, type OriginCheck } from '../internal/origin.js';
 import { consumeOrThrow } from '../internal/throttle.js';
 import {
   userIdOf,
@@ -104,6 +105,11 @@ export interface SmsOtpStrategyOptions extends PhoneNumberRules {
    * express-session or another session middleware is needed). Not with `identify`.
    */
   getSessionId?: (req: Request) => string | undefined;
+  /**
+   * Origins whose pages may POST to `send()` (default: the request's own origin). Another site's
+   * request is refused with 403 `cross_origin` before anything is sent; see the README's Origin rule.
+   */
+  allowedOrigins?: string[];
   /** Audit hook (default none): sent, send_failed, verified, failed, locked, throttled. Errors it throws are ignored. */
   onEvent?: (event: SmsOtpEvent) => void;
   /** Pass `req` as the verify function's first argument (default `false`). */
@@ -151,6 +157,7 @@ export class SmsOtpStrategy extends FactorStrategy {
   private readonly writeMessage: (code: string, context: SmsOtpMessageContext) => string;
   private readonly customSessionId: ((req: Request) => string | undefined) | undefined;
   private readonly emit: (event: SmsOtpEvent) => void;
+  private readonly checkOrigin: OriginCheck;
   private readonly verify: ((...args: never[]) => unknown) | undefined;
   private readonly passReqToCallback: boolean;
 
@@ -241,6 +248,7 @@ export class SmsOtpStrategy extends FactorStrategy {
     }
     this.customSessionId = options.getSessionId;
     this.emit = auditHook<SmsOtpEvent>(options.onEvent, OWNER);
+    this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
     this.verify = verify as ((...args: never[]) => unknown) | undefined;
     this.passReqToCallback = options.passReqToCallback === true;
   }
@@ -249,10 +257,13 @@ export class SmsOtpStrategy extends FactorStrategy {
    * The send step (`POST`, body parsed by the app): issues a code bound to this session and texts
    * it. 202 `{ sent: true, expiresIn, retryAfter }`; 429 `{ error, code: 'rate_limited' | 'locked',
    * retryAfter }` with `Retry-After`; 401 without a first factor (second-factor mode); 400 for a
-   * phone number that cannot receive SMS. A delivery failure reaches the app's error handler.
+   * phone number that cannot receive SMS; 403 `cross_origin` for another site's request. A delivery failure reaches the app's error handler.
    */
   send(): Handler {
-    return jsonRoute<Request>((req, res) => this.issueAndSend(req, res));
+    return jsonRoute<Request>(async (req, res) => {
+      this.checkOrigin(req);
+      await this.issueAndSend(req, res);
+    });
   }
 
   protected override async decide(req: Request): Promise<Decision> {

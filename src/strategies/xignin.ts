@@ -8,7 +8,8 @@ import { AuthenticationFailure, ConfigurationError } from '../errors.js';
 import { jsonRoute, sendJson, type Handler } from '../internal/http.js';
 import { positiveIntegerOption, requireFunction, stringOption } from '../internal/options.js';
 import { sessionOf } from '../internal/session.js';
-import { consumeOrThrow } from '../internal/throttle.js';
+import { originCheck, type OriginCheck } from '../internal/origin.js';
+import { consumeOrThrow, StartLimit, type StartLimitOptions } from '../internal/throttle.js';
 import {
   invokeVerify,
   successInfo,
@@ -62,6 +63,16 @@ export interface XignInStrategyOptions extends Omit<XignInClientOptions, 'endpoi
   store?: Store;
   /** Push logins per identifier per 10 minutes (default 5). */
   maxPushesPerIdentifier?: number;
+  /**
+   * Logins one client (`req.ip`) may start (redirects and pushes together) per window, before any
+   * login: each stores pending state (default `{ points: 30, durationSec: 60 }`; 429 beyond).
+   */
+  startLimit?: StartLimitOptions;
+  /**
+   * Origins whose pages may POST to `push()` (default: the request's own origin). Another site's
+   * request is refused with 403 `cross_origin`; see the README's Origin rule.
+   */
+  allowedOrigins?: string[];
   /** The body field of the JS-login POST carrying the per-session token (default `'_xignin'`). */
   jsLoginTokenField?: string;
   /** Pass `req` as the verify function's first argument (default `false`). */
@@ -113,6 +124,8 @@ export class XignInStrategy extends FactorStrategy {
   private readonly transactionTtlMs: number;
   private readonly jsTokenField: string;
   private readonly pushesPerIdentifier: RateLimiterAbstract;
+  private readonly startLimit: StartLimit;
+  private readonly checkOrigin: OriginCheck;
   private readonly verify: (...args: never[]) => unknown;
   private readonly passReqToCallback: boolean;
   /**
@@ -145,6 +158,8 @@ export class XignInStrategy extends FactorStrategy {
       points: pushes,
       durationSec: 600,
     });
+    this.startLimit = new StartLimit(this.store, 'xignin:start-client', options.startLimit, OWNER);
+    this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
     if (options.idTokenEncryption && !options.decryptionKeys?.length) {
       throw new ConfigurationError(`${OWNER}: \`idTokenEncryption\` needs \`decryptionKeys\`.`);
     }
@@ -220,7 +235,8 @@ export class XignInStrategy extends FactorStrategy {
       return this.finish(req, record.idToken, undefined, undefined, 'push');
     }
 
-    // 5. Otherwise: start the authorization code flow.
+    // 5. Otherwise: start the authorization code flow, which stores a transaction before any login.
+    await this.startLimit.consume(req);
     return { action: 'redirect', url: await this.authorizationUrl(req) };
   }
 
@@ -248,15 +264,20 @@ export class XignInStrategy extends FactorStrategy {
     });
   }
 
-  /** `POST { identifier, type? = 'EMAIL' }`: sends a push login to the user's phone. 202 `{ state: 'pending' }`. */
+  /**
+   * `POST { identifier, type? = 'EMAIL' }`: sends a push login to the user's phone. 202 `{ state:
+   * 'pending' }`; 429 `rate_limited`; 403 `cross_origin` for another site's request.
+   */
   push(): Handler {
     return jsonRoute<Request>(async (req, res) => {
+      this.checkOrigin(req);
       const body = (req.body ?? {}) as Record<string, unknown>;
       const identifier = typeof body.identifier === 'string' ? body.identifier.trim() : '';
       const type = body.type === 'SUB' ? 'SUB' : 'EMAIL';
       if (identifier === '' || identifier.length > 320) {
         throw new AuthenticationFailure('missing_credentials', 'Enter your email address.', 400);
       }
+      await this.startLimit.consume(req);
       await consumeOrThrow(
         this.pushesPerIdentifier,
         identifier.toLowerCase(),
