@@ -14,7 +14,7 @@ import {
 } from '../internal/options.js';
 import { sessionOf as requireSession } from '../internal/session.js';
 import { originCheck, type OriginCheck } from '../internal/origin.js';
-import { consumeOrThrow } from '../internal/throttle.js';
+import { consumeOrThrow, StartLimit, type StartLimitOptions } from '../internal/throttle.js';
 import {
   userIdOf,
   invokeVerify,
@@ -106,6 +106,11 @@ export interface SmsOtpStrategyOptions extends PhoneNumberRules {
    */
   getSessionId?: (req: Request) => string | undefined;
   /**
+   * Passwordless mode: sends one client (`req.ip`) may ask for per window, whoever it names, as each
+   * stores a pending code before any login (default `{ points: 30, durationSec: 60 }`; 429 beyond).
+   */
+  startLimit?: StartLimitOptions;
+  /**
    * Origins whose pages may POST to `send()` (default: the request's own origin). Another site's
    * request is refused with 403 `cross_origin` before anything is sent; see the README's Origin rule.
    */
@@ -158,6 +163,7 @@ export class SmsOtpStrategy extends FactorStrategy {
   private readonly customSessionId: ((req: Request) => string | undefined) | undefined;
   private readonly emit: (event: SmsOtpEvent) => void;
   private readonly checkOrigin: OriginCheck;
+  private readonly startsPerClient: StartLimit;
   private readonly verify: ((...args: never[]) => unknown) | undefined;
   private readonly passReqToCallback: boolean;
 
@@ -249,6 +255,7 @@ export class SmsOtpStrategy extends FactorStrategy {
     this.customSessionId = options.getSessionId;
     this.emit = auditHook<SmsOtpEvent>(options.onEvent, OWNER);
     this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
+    this.startsPerClient = new StartLimit(store, 'sms-otp:starts-client', options.startLimit, OWNER);
     this.verify = verify as ((...args: never[]) => unknown) | undefined;
     this.passReqToCallback = options.passReqToCallback === true;
   }
@@ -262,6 +269,8 @@ export class SmsOtpStrategy extends FactorStrategy {
   send(): Handler {
     return jsonRoute<Request>(async (req, res) => {
       this.checkOrigin(req);
+      // Second-factor sends need a logged-in user and have per-user limits; passwordless ones do not.
+      if (this.identify) await this.startsPerClient.consume(req);
       await this.issueAndSend(req, res);
     });
   }

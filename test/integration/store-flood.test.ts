@@ -7,6 +7,7 @@ import {
   MemoryStore,
   RiscStrategy,
   SecSignStrategy,
+  SmsOtpStrategy,
   XignInStrategy,
   XTokenStrategy,
 } from '../../src/index.js';
@@ -175,6 +176,46 @@ describe('U5: a flood of unauthenticated pending state against a bounded MemoryS
     expect((await request(app).get('/xignin/login').set('X-Forwarded-For', '203.0.113.9')).status).to.equal(
       302,
     );
+  });
+
+  it('U5: passwordless SMS sends from one client are limited per client whoever they name (429), another client still sends', async () => {
+    const store = new MemoryStore();
+    closers.push(() => store.close());
+    let texts = 0;
+    const { app, passport } = appWithPassport();
+    app.set('trust proxy', true);
+    const sms = new SmsOtpStrategy({
+      sender: { send: async () => void texts++ },
+      store,
+      getPhoneNumber: (user) => (user as { phone: string }).phone,
+      identify: {
+        fromRequest: (req) => ({
+          identifier: String(req.body.email),
+          user: { id: String(req.body.email), phone: '+4915790000099' },
+        }),
+        byId: (id) => ({ id }),
+      },
+      startLimit: { points: 3, durationSec: 60 },
+    });
+    passport.use(sms);
+    app.post('/passwordless/send', sms.send());
+    app.use(jsonErrors);
+    const statuses: number[] = [];
+    for (let n = 0; n < 6; n++) {
+      const res = await request(app)
+        .post('/passwordless/send')
+        .set('X-Forwarded-For', '198.51.100.4')
+        .send({ email: `victim${n}@example.test` });
+      statuses.push(res.status);
+    }
+    expect(statuses).to.deep.equal([202, 202, 202, 429, 429, 429]);
+    const other = await request(app)
+      .post('/passwordless/send')
+      .set('X-Forwarded-For', '198.51.100.5')
+      .send({ email: 'someone@example.test' });
+    expect(other.status).to.equal(202);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // passwordless texts go out after the answer
+    expect(texts).to.equal(4);
   });
 
   it('U5: the example app answers a full store with 503 "The server is busy", never a 500', async () => {
