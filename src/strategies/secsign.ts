@@ -288,7 +288,10 @@ export class SecSignStrategy extends FactorStrategy {
     });
   }
 
-  /** `POST`: withdraws the pending request here and at SecSign. `{ state: 'canceled' }`; 403 `cross_origin` for another site's request. */
+  /**
+   * `POST`: withdraws the pending request here and at SecSign. `{ state: 'canceled' }`; 403
+   * `cross_origin` for another site's request.
+   */
   cancel(): Handler {
     return jsonRoute<Request>(async (req, res) => {
       this.checkOrigin(req);

@@ -264,7 +264,8 @@ export class SmsOtpStrategy extends FactorStrategy {
    * The send step (`POST`, body parsed by the app): issues a code bound to this session and texts
    * it. 202 `{ sent: true, expiresIn, retryAfter }`; 429 `{ error, code: 'rate_limited' | 'locked',
    * retryAfter }` with `Retry-After`; 401 without a first factor (second-factor mode); 400 for a
-   * phone number that cannot receive SMS; 403 `cross_origin` for another site's request. A delivery failure reaches the app's error handler.
+   * phone number that cannot receive SMS; 403 `cross_origin` for another site's request. A
+   * delivery failure reaches the app's error handler.
    */
   send(): Handler {
     return jsonRoute<Request>(async (req, res) => {
