@@ -106,11 +106,11 @@ function requestsFor({ cookie, xToken }) {
       },
     },
     { method: 'GET', path: '/api/secret', headers: { 'x-token': 'not-a-token' } },
-    { method: 'POST', path: '/sms/send', headers: { cookie } },
+    { method: 'POST', path: '/sms/send', headers: { cookie, ...json }, body: '{}' },
     { method: 'POST', path: '/sms/verify', headers: { cookie, ...json }, body: '{"code":"000000"}' },
     { method: 'POST', path: '/secsign/start', headers: { cookie, ...json }, body: '{"secsignid":"alice"}' },
     { method: 'GET', path: '/secsign/status', headers: { cookie } },
-    { method: 'POST', path: '/secsign/cancel', headers: { cookie } },
+    { method: 'POST', path: '/secsign/cancel', headers: { cookie, ...json }, body: '{}' },
     { method: 'GET', path: '/xignin/callback?code=soak-code&state=soak-state', headers: { cookie } },
     { method: 'GET', path: '/xignin/login', headers: { cookie } },
   ];

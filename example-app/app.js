@@ -301,9 +301,17 @@ export async function createExampleApp(options = {}) {
   });
   app.use(express.static(publicDir, { index: 'index.html' }));
   app.use((err, _req, res, _next) => {
-    // Faults are answered without detail: the client learns nothing about internals.
+    // Faults are answered without detail: the client learns nothing about internals. A full or
+    // unreachable store (StoreError, 503) is a busy server, not a bug: the client may retry.
     const status = typeof err.status === 'number' && err.status >= 400 ? err.status : 500;
-    res.status(status).json({ error: status < 500 ? err.message : 'Something went wrong. Try again.' });
+    if (status === 503) res.setHeader('Retry-After', '30');
+    const error =
+      status < 500
+        ? err.message
+        : status === 503
+          ? 'The server is busy. Try again in a moment.'
+          : 'Something went wrong. Try again.';
+    res.status(status).json({ error });
   });
   return app;
 }

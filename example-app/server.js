@@ -1,17 +1,37 @@
-// `npm start`: the example app on the built-in sandbox, on http://localhost:3000 (PORT to change).
+// `npm start`: the example app on the built-in sandbox, on http://localhost:3000 (PORT to change),
+// listening on 127.0.0.1 only (HOST to change). Under NODE_ENV=production it refuses to start
+// the sandbox: every vendor must then be configured for real (see README).
 //
 // REDIS_URL puts the sessions (connect-redis) and the strategies' state (RedisStore) on Redis, so
 // several instances behind one load balancer share logins, codes and limits. Those instances must
 // also share SESSION_SECRET, X_TOKEN_SECRET and OTP_SECRET (each at least 32 characters).
 import { RedisStore as RedisSessionStore } from 'connect-redis';
-import { RedisStore } from 'passport-factors';
+import { ConfigurationError, RedisStore } from 'passport-factors';
 import { startSandbox } from 'passport-factors/sandbox';
 import { createClient } from 'redis';
 import { createExampleApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const publicUrl = process.env.PUBLIC_URL ?? `http://localhost:${port}`;
-const sandbox = await startSandbox({ port: Number(process.env.SANDBOX_PORT ?? 0) });
+const env = process.env;
+// The sandbox is started only for a vendor the environment does not configure.
+const allVendorsConfigured =
+  Boolean(env.SIPGATE_TOKEN_ID && env.SIPGATE_TOKEN) &&
+  Boolean(env.SECSIGN_SERVER_URLS || env.SECSIGN_USE_VENDOR === '1') &&
+  Boolean(env.XIGNIN_MANAGER_URL && env.XIGNIN_CLIENT_ID && env.XIGNIN_CLIENT_SECRET) &&
+  Boolean(env.LASTWALL_TOKEN && env.LASTWALL_SECRET);
+let sandbox;
+if (!allVendorsConfigured) {
+  try {
+    sandbox = await startSandbox({ port: Number(env.SANDBOX_PORT ?? 0) });
+  } catch (err) {
+    if (!(err instanceof ConfigurationError)) throw err;
+    console.error(
+      `${err.message}\nThe example app needs a vendor sandbox for every vendor without credentials in the environment.`,
+    );
+    process.exit(1);
+  }
+}
 
 let redis;
 const shared = {};
@@ -35,18 +55,20 @@ if (process.env.OTP_SECRET) shared.otpSecret = process.env.OTP_SECRET;
 const app = await createExampleApp({ sandbox, publicUrl, ...shared });
 const listening = () => {
   console.log(`passport-factors example app: http://localhost:${server.address().port}`);
-  console.log(`vendor sandbox:               ${sandbox.url}`);
-  console.log(`sandbox phone (texts):        ${sandbox.url}/phone`);
+  if (sandbox) {
+    console.log(`vendor sandbox:               ${sandbox.url}`);
+    console.log(`sandbox phone (texts):        ${sandbox.url}/phone`);
+  }
   if (redis) console.log(`state and sessions on:        ${process.env.REDIS_URL}`);
 };
-// HOST (e.g. 127.0.0.1) limits where it listens; by default, every interface, as Express does.
-const server = process.env.HOST ? app.listen(port, process.env.HOST, listening) : app.listen(port, listening);
+// Loopback by default: the demo users' passwords are published. HOST=0.0.0.0 opens it up.
+const server = app.listen(port, process.env.HOST || '127.0.0.1', listening);
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
     server.close();
     server.closeAllConnections();
-    await sandbox.close();
+    await sandbox?.close();
     await redis?.quit();
   });
 }

@@ -22,7 +22,8 @@ export type FailureCode =
   | 'failed_risk'
   | 'invalid_token'
   | 'state_mismatch'
-  | 'no_pending_challenge';
+  | 'no_pending_challenge'
+  | 'cross_origin';
 
 /** What a strategy passes to `this.fail()`: Passport hands it to custom callbacks as `info`. */
 export interface FailureChallenge {
@@ -50,10 +51,22 @@ export class ConfigurationError extends PassportFactorsError {
   }
 }
 
-/** The state store (memory or Redis) failed; authentication fails closed with this error. */
+/**
+ * The state store (memory or Redis) failed or is full; authentication fails closed with this
+ * error. `code` is `ERR_STORE` for a fault (Redis unreachable, a garbled answer) and
+ * `ERR_STORE_FULL` when a `MemoryStore` at `maxEntries` refuses a new key rather than evict live
+ * state. `status` (503) is what an Express error handler should answer: the server cannot serve
+ * the request now, and the client may retry later.
+ */
 export class StoreError extends PassportFactorsError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_STORE', message, options);
+  readonly status = 503;
+
+  constructor(message: string, options?: { cause?: unknown; code?: 'ERR_STORE' | 'ERR_STORE_FULL' }) {
+    super(
+      options?.code ?? 'ERR_STORE',
+      message,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
   }
 }
 

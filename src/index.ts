@@ -16,6 +16,8 @@ export type {
   VerifyResult,
 } from './internal/verify.js';
 export type { Handler, NextFunction, PassportLike } from './internal/http.js';
+export type { StartLimitOptions } from './internal/throttle.js';
+export type { OriginCheckOptions } from './internal/origin.js';
 
 export type { RateLimiterSpec, RollResult, Store } from './stores/store.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';

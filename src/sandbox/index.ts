@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { ConfigurationError } from '../errors.js';
 import { WireFaults } from './faults.js';
 import { SandboxInbox } from './inbox.js';
 import { createLastwallSandbox, type LastwallSandbox } from './lastwall.js';
@@ -42,6 +43,12 @@ export interface SandboxOptions {
   secsign?: SecSignSandboxOptions;
   /** Relying parties registered at the XignIn manager (mounted at `/xignin`; default none); more with `xignin.registerClient`. */
   xignin?: { clients?: XignInClientRegistration[] };
+  /**
+   * Start even under `NODE_ENV=production` (default `false`). The sandbox approves logins for
+   * published demo users and accepts any SecSign ID: a production app wired to it has no
+   * second factor at all, so it refuses unless forced.
+   */
+  allowInProduction?: boolean;
 }
 
 export interface Sandbox {
@@ -78,7 +85,15 @@ export interface Sandbox {
  * URL points at it; `/phone` shows what the sandbox delivered.
  */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
-  const { port = 0, host = '127.0.0.1' } = options;
+  const { port = 0, host = '127.0.0.1', allowInProduction = false } = options;
+  if (typeof allowInProduction !== 'boolean') {
+    throw new ConfigurationError('startSandbox: `allowInProduction` must be true or false.');
+  }
+  if (process.env.NODE_ENV === 'production' && !allowInProduction) {
+    throw new ConfigurationError(
+      'startSandbox: refusing to start under NODE_ENV=production. The sandbox fakes every vendor and approves logins for published demo users, so an app wired to it has no real second factor. Configure the real vendors, or pass `allowInProduction: true` to startSandbox() if this really is a test environment.',
+    );
+  }
   const app = express();
   app.disable('x-powered-by');
   const server: Server = createServer(app);

@@ -12,7 +12,8 @@ import { AuthenticationFailure, ConfigurationError, toError } from '../errors.js
 import { jsonRoute, sendJson, type Handler } from '../internal/http.js';
 import { auditHook, positiveIntegerOption, requireFunction, stringOption } from '../internal/options.js';
 import { sessionOf } from '../internal/session.js';
-import { consumeOrThrow } from '../internal/throttle.js';
+import { originCheck, type OriginCheck } from '../internal/origin.js';
+import { consumeOrThrow, StartLimit, type StartLimitOptions } from '../internal/throttle.js';
 import {
   invokeVerify,
   successInfo,
@@ -59,6 +60,16 @@ export interface SecSignStrategyOptions {
   maxStartsPerSession?: number;
   /** The start-limit window, in seconds (default 600). */
   startWindowSec?: number;
+  /**
+   * Starts one client (`req.ip`) may make per window, whoever it names: each stores a pending
+   * request before any login (default `{ points: 30, durationSec: 60 }`; 429 beyond).
+   */
+  startLimit?: StartLimitOptions;
+  /**
+   * Origins whose pages may POST to `start()` and `cancel()` (default: the request's own origin).
+   * Another site's request is refused with 403 `cross_origin`; see the README's Origin rule.
+   */
+  allowedOrigins?: string[];
   /** Status polls per browser session per minute (default 60). */
   maxStatusPerMinute?: number;
   /** The body field holding the SecSign ID in `start()` (default `'secsignid'`). */
@@ -107,6 +118,8 @@ export class SecSignStrategy extends FactorStrategy {
   private readonly startsPerId: RateLimiterAbstract;
   private readonly startsPerSession: RateLimiterAbstract;
   private readonly statusPerSession: RateLimiterAbstract;
+  private readonly startsPerClient: StartLimit;
+  private readonly checkOrigin: OriginCheck;
   private readonly emit: (event: SecSignEvent) => void;
   private readonly verify: (...args: never[]) => unknown;
   private readonly passReqToCallback: boolean;
@@ -168,6 +181,8 @@ export class SecSignStrategy extends FactorStrategy {
       points: statusPerMinute,
       durationSec: 60,
     });
+    this.startsPerClient = new StartLimit(this.store, 'secsign:starts-client', options.startLimit, OWNER);
+    this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
     this.emit = auditHook<SecSignEvent>(options.onEvent, OWNER);
     this.verify = verify as (...args: never[]) => unknown;
     this.passReqToCallback = options.passReqToCallback === true;
@@ -176,10 +191,12 @@ export class SecSignStrategy extends FactorStrategy {
   /**
    * `POST` with `{ secsignid }`: pushes a login request to the phone, replacing (and canceling) this
    * session's previous one. 200 `{ state: 'pending', accessPass, pollIntervalMs }`; 400 for a missing
-   * id or a request SecSign refuses (`secsign_refused`, with its code); 429 `rate_limited`.
+   * id or a request SecSign refuses (`secsign_refused`, with its code); 429 `rate_limited`; 403
+   * `cross_origin` for another site's request.
    */
   start(): Handler {
     return jsonRoute<Request>(async (req, res) => {
+      this.checkOrigin(req);
       let secsignId: string;
       try {
         secsignId = normalizeSecSignId((req.body as Record<string, unknown> | undefined)?.[this.idField]);
@@ -192,6 +209,7 @@ export class SecSignStrategy extends FactorStrategy {
       }
       const state = this.sessionState(req);
       try {
+        await this.startsPerClient.consume(req);
         // Keyed by the ID itself (a public name at SecSign), so every instance counts the same key.
         await consumeOrThrow(
           this.startsPerId,
@@ -270,9 +288,13 @@ export class SecSignStrategy extends FactorStrategy {
     });
   }
 
-  /** `POST`: withdraws the pending request here and at SecSign. `{ state: 'canceled' }`. */
+  /**
+   * `POST`: withdraws the pending request here and at SecSign. `{ state: 'canceled' }`; 403
+   * `cross_origin` for another site's request.
+   */
   cancel(): Handler {
     return jsonRoute<Request>(async (req, res) => {
+      this.checkOrigin(req);
       const loaded = await this.requirePending(req);
       // Forgotten here first, so it can no longer complete even if SecSign does not answer.
       await this.store.deleteIfEquals(loaded.key, loaded.raw);

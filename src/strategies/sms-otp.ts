@@ -14,6 +14,7 @@ import {
   stringOption,
 } from '../internal/options.js';
 import { sessionOf as requireSession } from '../internal/session.js';
+import { originCheck, type OriginCheck } from '../internal/origin.js';
 import { consumeOrThrow } from '../internal/throttle.js';
 import {
   userIdOf,
@@ -129,6 +130,11 @@ export interface SmsOtpStrategyOptions extends PhoneNumberRules {
    */
   getSessionId?: (req: Request) => string | undefined;
   /**
+   * Origins whose pages may POST to `send()` (default: the request's own origin). Another site's
+   * request is refused with 403 `cross_origin` before anything is sent; see the README's Origin rule.
+   */
+  allowedOrigins?: string[];
+  /**
    * Audit hook (default none): sent, send_failed, verified, failed, locked, throttled. Errors it
    * throws are ignored. In passwordless mode a delivery failure is reported only here: the answer
    * has already been sent.
@@ -188,6 +194,7 @@ export class SmsOtpStrategy extends FactorStrategy {
   private readonly writeMessage: (code: string, context: SmsOtpMessageContext) => string;
   private readonly customSessionId: ((req: Request) => string | undefined) | undefined;
   private readonly emit: (event: SmsOtpEvent) => void;
+  private readonly checkOrigin: OriginCheck;
   private readonly verify: ((...args: never[]) => unknown) | undefined;
   private readonly passReqToCallback: boolean;
 
@@ -287,6 +294,7 @@ export class SmsOtpStrategy extends FactorStrategy {
     }
     this.customSessionId = options.getSessionId;
     this.emit = auditHook<SmsOtpEvent>(options.onEvent, OWNER);
+    this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
     this.verify = verify as ((...args: never[]) => unknown) | undefined;
     this.passReqToCallback = options.passReqToCallback === true;
   }
@@ -297,10 +305,14 @@ export class SmsOtpStrategy extends FactorStrategy {
    * 'locked', retryAfter }` with `Retry-After`; 401 without a first factor (second-factor mode);
    * 400 for a phone number that cannot receive SMS or is outside `allowedCountries`. A delivery
    * failure reaches the app's error handler; in passwordless mode the text is sent after the
-   * answer, and a failure is reported through `onEvent` only.
+   * answer, and a failure is reported through `onEvent` only. 403 `cross_origin` for another
+   * site's request.
    */
   send(): Handler {
-    return jsonRoute<Request>((req, res) => this.issueAndSend(req, res));
+    return jsonRoute<Request>(async (req, res) => {
+      this.checkOrigin(req);
+      await this.issueAndSend(req, res);
+    });
   }
 
   protected override async decide(req: Request): Promise<Decision> {

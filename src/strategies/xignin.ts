@@ -8,7 +8,8 @@ import { AuthenticationFailure, ConfigurationError } from '../errors.js';
 import { jsonRoute, sendJson, type Handler } from '../internal/http.js';
 import { positiveIntegerOption, requireFunction, stringOption } from '../internal/options.js';
 import { sessionOf } from '../internal/session.js';
-import { consumeOrThrow } from '../internal/throttle.js';
+import { originCheck, type OriginCheck } from '../internal/origin.js';
+import { consumeOrThrow, StartLimit, type StartLimitOptions } from '../internal/throttle.js';
 import {
   invokeVerify,
   successInfo,
@@ -76,6 +77,16 @@ export interface XignInStrategyOptions extends Omit<XignInClientOptions, 'endpoi
     type: 'EMAIL' | 'SUB',
     req: Request,
   ) => string | undefined | null | Promise<string | undefined | null>;
+  /**
+   * Logins one client (`req.ip`) may start (redirects and pushes together) per window, before any
+   * login: each stores pending state (default `{ points: 30, durationSec: 60 }`; 429 beyond).
+   */
+  startLimit?: StartLimitOptions;
+  /**
+   * Origins whose pages may POST to `push()` (default: the request's own origin). Another site's
+   * request is refused with 403 `cross_origin`; see the README's Origin rule.
+   */
+  allowedOrigins?: string[];
   /** The body field of the JS-login POST carrying the per-session token (default `'_xignin'`). */
   jsLoginTokenField?: string;
   /** Pass `req` as the verify function's first argument (default `false`). */
@@ -128,6 +139,8 @@ export class XignInStrategy extends FactorStrategy {
   private readonly jsTokenField: string;
   private readonly pushesPerIdentifier: RateLimiterAbstract;
   private readonly resolvePushUser: XignInStrategyOptions['resolvePushUser'];
+  private readonly startLimit: StartLimit;
+  private readonly checkOrigin: OriginCheck;
   private readonly verify: (...args: never[]) => unknown;
   private readonly passReqToCallback: boolean;
   /**
@@ -163,6 +176,8 @@ export class XignInStrategy extends FactorStrategy {
     if (options.resolvePushUser !== undefined)
       requireFunction(options.resolvePushUser, 'resolvePushUser', OWNER);
     this.resolvePushUser = options.resolvePushUser;
+    this.startLimit = new StartLimit(this.store, 'xignin:start-client', options.startLimit, OWNER);
+    this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
     if (options.idTokenEncryption && !options.decryptionKeys?.length) {
       throw new ConfigurationError(`${OWNER}: \`idTokenEncryption\` needs \`decryptionKeys\`.`);
     }
@@ -238,7 +253,8 @@ export class XignInStrategy extends FactorStrategy {
       return this.finish(req, record.idToken, undefined, undefined, 'push');
     }
 
-    // 5. Otherwise: start the authorization code flow.
+    // 5. Otherwise: start the authorization code flow, which stores a transaction before any login.
+    await this.startLimit.consume(req);
     return { action: 'redirect', url: await this.authorizationUrl(req) };
   }
 
@@ -266,15 +282,20 @@ export class XignInStrategy extends FactorStrategy {
     });
   }
 
-  /** `POST { identifier, type? = 'EMAIL' }`: sends a push login to the user's phone. 202 `{ state: 'pending' }`. */
+  /**
+   * `POST { identifier, type? = 'EMAIL' }`: sends a push login to the user's phone. 202 `{ state:
+   * 'pending' }`; 429 `rate_limited`; 403 `cross_origin` for another site's request.
+   */
   push(): Handler {
     return jsonRoute<Request>(async (req, res) => {
+      this.checkOrigin(req);
       const body = (req.body ?? {}) as Record<string, unknown>;
       const identifier = typeof body.identifier === 'string' ? body.identifier.trim() : '';
       const type = body.type === 'SUB' ? 'SUB' : 'EMAIL';
       if (identifier === '' || identifier.length > 320) {
         throw new AuthenticationFailure('missing_credentials', 'Enter your email address.', 400);
       }
+      await this.startLimit.consume(req);
       await consumeOrThrow(
         this.pushesPerIdentifier,
         await this.pushLimitKey(req, identifier, type),

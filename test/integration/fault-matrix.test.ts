@@ -248,7 +248,7 @@ describe('vendor fault matrix: every client operation × every wire fault', func
       operation: 'sipgate.send',
       when: 'the code is texted',
       rig: smsRig,
-      trigger: (rig) => rig.agent.post('/sms/send'),
+      trigger: (rig) => rig.agent.post('/sms/send').send({}),
       notLoggedIn: async (rig) => {
         const res = await rig.agent.post('/sms/verify').send({ code: '000000' });
         expect(res.status).to.not.equal(200);
@@ -274,7 +274,7 @@ describe('vendor fault matrix: every client operation × every wire fault', func
       when: 'the user cancels',
       rig: secsignRig,
       before: secsignStarted,
-      trigger: (rig) => rig.agent.post('/secsign/cancel'),
+      trigger: (rig) => rig.agent.post('/secsign/cancel').send({}),
       notLoggedIn: secsignNotLoggedIn,
     },
     {

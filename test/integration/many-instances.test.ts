@@ -81,7 +81,7 @@ describe('two example-app processes behind one Redis', function () {
     expect(
       (await client.send(a, 'POST', '/sms/login', { headers: { authorization: basic(BOB) } })).status,
     ).to.equal(200);
-    expect((await client.send(b, 'POST', '/sms/send')).status).to.equal(202);
+    expect((await client.send(b, 'POST', '/sms/send', { json: {} })).status).to.equal(202);
     const code = await codeFor(BOB.phone);
     const attempts = await Promise.all(
       Array.from({ length: 1000 }, (_, i) =>
@@ -117,7 +117,7 @@ describe('two example-app processes behind one Redis', function () {
     expect(
       (await client.send(b, 'POST', '/sms/login', { headers: { authorization: basic(ALICE) } })).status,
     ).to.equal(200);
-    expect((await client.send(a, 'POST', '/sms/send')).status).to.equal(202);
+    expect((await client.send(a, 'POST', '/sms/send', { json: {} })).status).to.equal(202);
     const code = await codeFor(ALICE.phone);
     const wrong = code === '000000' ? '111111' : '000000';
     const answers = [];

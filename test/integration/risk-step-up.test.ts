@@ -118,7 +118,7 @@ describe('RiskStepUp: password → RISC → step-up or unlock, over HTTP', () =>
     expect(risky.body).to.include({ code: 'risky', next: 'step-up' });
     expect((await agent.get('/me')).status, 'not cleared yet').to.equal(401);
     sandbox.inbox.clear();
-    expect((await agent.post('/sms/send')).status).to.equal(202);
+    expect((await agent.post('/sms/send').send({})).status).to.equal(202);
     const code = /\b(\d{6})\b/.exec((await sandbox.inbox.waitFor('+4915790000001')).text)![1];
     const stepped = (await agent.post('/step-up/sms').send({ code })).body;
     expect(stepped).to.deep.include({ status: 'passed', stepUp: 'sms-otp' });

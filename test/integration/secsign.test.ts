@@ -268,11 +268,11 @@ function secsignSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<
     it('cancel() withdraws the session here and at SecSign', async () => {
       const agent = request.agent(setup().app);
       await agent.post('/secsign/start').send({ secsignid: 'bob' });
-      expect((await agent.post('/secsign/cancel')).body).to.deep.equal({ state: 'canceled' });
+      expect((await agent.post('/secsign/cancel').send({})).body).to.deep.equal({ state: 'canceled' });
       expect(sandbox.secsign.stateOf('bob')).to.equal(SecSignState.CANCELED);
       sandbox.secsign.approve('bob'); // too late: canceled sessions cannot be approved
       expect((await agent.post('/secsign/complete')).body.code).to.equal('no_pending_challenge');
-      expect((await agent.post('/secsign/cancel')).status).to.equal(404);
+      expect((await agent.post('/secsign/cancel').send({})).status).to.equal(404);
     });
 
     it('status() answers a final state once, then 404', async () => {

@@ -116,7 +116,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('texts a code after the first factor and logs in with it (202, then 200 with method sms-otp)', async () => {
       const agent = await loggedIn(setup().app);
-      const sent = await agent.post('/sms/send');
+      const sent = await agent.post('/sms/send').send({});
       expect(sent.status).to.equal(202);
       expect(sent.body).to.deep.equal({ sent: true, expiresIn: 300, retryAfter: 30 });
       const [sms] = sandbox.inbox.to(ALICE_PHONE);
@@ -129,7 +129,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('accepts the code with spaces around and inside it, from a form-encoded body', async () => {
       const agent = await loggedIn(setup().app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const code = await latestCode();
       const res = await agent
         .post('/sms/verify')
@@ -158,7 +158,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
       const clock = sinon.useFakeTimers({ now: Date.now(), toFake: ['Date'] });
       try {
         const agent = await loggedIn(setup({ options: { ttlSeconds: 120 } }).app);
-        await agent.post('/sms/send');
+        await agent.post('/sms/send').send({});
         const code = await latestCode();
         clock.tick(121_000);
         const res = await agent.post('/sms/verify').send({ code });
@@ -171,7 +171,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('S3: the right code works once; the second use is refused', async () => {
       const agent = await loggedIn(setup().app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const code = await latestCode();
       expect((await agent.post('/sms/verify').send({ code })).status).to.equal(200);
       // The session was regenerated at login; log in again with a password to try the code again.
@@ -184,7 +184,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
     it('S3: replaying the same code in the same session after success is refused', async () => {
       const { app } = setup();
       const agent = await loggedIn(app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const code = await latestCode();
       const cookie = (await agent.post('/sms/verify').send({ code })).status;
       expect(cookie).to.equal(200);
@@ -194,7 +194,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('S4: of 20 concurrent redemptions of the right code exactly one succeeds', async () => {
       const agent = await loggedIn(setup().app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const code = await latestCode();
       const results = await Promise.all(
         Array.from({ length: 20 }, () => agent.post('/sms/verify').send({ code })),
@@ -207,7 +207,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('S5: maxAttempts wrong codes lock the challenge (429 locked), and then even the right code is refused', async () => {
       const agent = await loggedIn(setup({ options: { maxAttempts: 3 } }).app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const code = await latestCode();
       const wrong = code === '000000' ? '111111' : '000000';
       const first = await agent.post('/sms/verify').send({ code: wrong });
@@ -222,12 +222,12 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
       expect(right.status).to.equal(429);
       expect(right.body.code).to.equal('locked');
       // A locked user cannot ask for a fresh code either.
-      expect((await agent.post('/sms/send')).body.code).to.equal('locked');
+      expect((await agent.post('/sms/send').send({})).body.code).to.equal('locked');
     });
 
     it('S5: 20 parallel wrong guesses get at most maxAttempts evaluations; the rest are locked', async () => {
       const agent = await loggedIn(setup().app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const code = await latestCode();
       const guesses = Array.from({ length: 20 }, (_, i) =>
         String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0'),
@@ -242,13 +242,13 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('S5: a resend replaces the code but never resets the failure count', async () => {
       const agent = await loggedIn(setup({ options: { maxAttempts: 4, resendCooldownSeconds: 1 } }).app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const firstCode = await latestCode();
       for (let i = 0; i < 3; i++)
         await agent.post('/sms/verify').send({ code: '999999' === firstCode ? '000000' : '999999' });
       await sleep(1100);
       sandbox.inbox.clear();
-      expect((await agent.post('/sms/send')).status).to.equal(202);
+      expect((await agent.post('/sms/send').send({})).status).to.equal(202);
       const secondCode = await latestCode();
       expect(
         (await agent.post('/sms/verify').send({ code: firstCode })).body.code,
@@ -261,7 +261,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
       const { app } = setup();
       const a = await loggedIn(app);
       const b = await loggedIn(app);
-      await a.post('/sms/send');
+      await a.post('/sms/send').send({});
       const code = await latestCode();
       const res = await b.post('/sms/verify').send({ code });
       expect(res.status).to.equal(401);
@@ -272,10 +272,10 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
       const { app } = setup({ options: { resendCooldownSeconds: 1 } });
       const a = await loggedIn(app);
       const b = await loggedIn(app);
-      await b.post('/sms/send');
+      await b.post('/sms/send').send({});
       await sleep(1100);
       sandbox.inbox.clear();
-      await a.post('/sms/send'); // replaces the user's code, bound to session A
+      await a.post('/sms/send').send({}); // replaces the user's code, bound to session A
       const code = await latestCode();
       const res = await b.post('/sms/verify').send({ code });
       expect(res.status).to.equal(401);
@@ -287,7 +287,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
       const { app } = setup();
       const alice = await loggedIn(app, 'alice');
       const bob = await loggedIn(app, 'bob');
-      await alice.post('/sms/send');
+      await alice.post('/sms/send').send({});
       const code = await latestCode();
       const res = await bob.post('/sms/verify').send({ code });
       expect(res.status).to.equal(401);
@@ -296,7 +296,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     describe('S7: SMS pumping', () => {
       it('sends nothing without an authenticated first factor', async () => {
-        const res = await request(setup().app).post('/sms/send');
+        const res = await request(setup().app).post('/sms/send').send({});
         expect(res.status).to.equal(401);
         expect(res.body.code).to.equal('missing_credentials');
         expect(sandbox.inbox.messages).to.have.length(0);
@@ -304,8 +304,8 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
       it('enforces the resend cooldown with 429 and Retry-After', async () => {
         const agent = await loggedIn(setup({ options: { resendCooldownSeconds: 60 } }).app);
-        expect((await agent.post('/sms/send')).status).to.equal(202);
-        const res = await agent.post('/sms/send');
+        expect((await agent.post('/sms/send').send({})).status).to.equal(202);
+        const res = await agent.post('/sms/send').send({});
         expect(res.status).to.equal(429);
         expect(res.body).to.include({ code: 'rate_limited' });
         expect(Number(res.headers['retry-after'])).to.be.within(1, 60);
@@ -316,18 +316,18 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
         const agent = await loggedIn(
           setup({ options: { resendCooldownSeconds: 1, maxSendsPerWindow: 2 } }).app,
         );
-        expect((await agent.post('/sms/send')).status).to.equal(202);
+        expect((await agent.post('/sms/send').send({})).status).to.equal(202);
         await sleep(1100);
-        expect((await agent.post('/sms/send')).status).to.equal(202);
+        expect((await agent.post('/sms/send').send({})).status).to.equal(202);
         await sleep(1100);
-        expect((await agent.post('/sms/send')).status).to.equal(429);
+        expect((await agent.post('/sms/send').send({})).status).to.equal(429);
         expect(sandbox.inbox.messages).to.have.length(2);
       });
 
       it('caps sends per phone number across users', async () => {
         const { app } = setup({ options: { maxSendsPerWindow: 1, getPhoneNumber: () => ALICE_PHONE } });
-        expect((await (await loggedIn(app, 'alice')).post('/sms/send')).status).to.equal(202);
-        expect((await (await loggedIn(app, 'bob')).post('/sms/send')).status).to.equal(429);
+        expect((await (await loggedIn(app, 'alice')).post('/sms/send').send({})).status).to.equal(202);
+        expect((await (await loggedIn(app, 'bob')).post('/sms/send').send({})).status).to.equal(429);
         expect(sandbox.inbox.messages).to.have.length(1);
       });
 
@@ -368,7 +368,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
         const { app } = setup({ options: { getPhoneNumber: () => '+499001234567' } });
         const agent = await loggedIn(app);
         const before = sandbox.sipgate.requests.length;
-        const res = await agent.post('/sms/send');
+        const res = await agent.post('/sms/send').send({});
         expect(res.status).to.equal(400);
         expect(res.body.code).to.equal('ERR_INVALID_PHONE_NUMBER');
         expect(sandbox.sipgate.requests.length).to.equal(before);
@@ -377,7 +377,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('S8: a code of the wrong length or with letters answers exactly like a wrong code (fixed-length digests compared)', async () => {
       const agent = await loggedIn(setup().app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const code = await latestCode();
       const answers = [];
       for (const candidate of ['12', 'abcdef', '1234567890', code === '000000' ? '111111' : '000000']) {
@@ -396,7 +396,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
       const { app, sms } = setup();
       const issue = sinon.spy(sms.codes, 'issue');
       const agent = await loggedIn(app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const code = await latestCode();
       const raw = await store.get(sms.codes.challengeKeyFor('u1', issue.firstCall.args[1]));
       expect(raw, 'a challenge is stored').to.be.a('string');
@@ -416,7 +416,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
       const issue = sinon.spy(sms.codes, 'issue');
       const agent = await loggedIn(app);
       sandbox.sipgate.faults = { insufficientBalance: true };
-      const res = await agent.post('/sms/send');
+      const res = await agent.post('/sms/send').send({});
       expect(res.status).to.equal(502);
       expect(issue.calledOnce).to.equal(true);
       const key = sms.codes.challengeKeyFor('u1', issue.firstCall.args[1]);
@@ -426,7 +426,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
     it('reports events without the code or the full number, and adds the WebOTP line when configured', async () => {
       const events: SmsOtpEvent[] = [];
       const agent = await loggedIn(setup({ events, options: { webOtpDomain: 'example.com' } }).app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const code = await latestCode();
       expect(sandbox.inbox.to(ALICE_PHONE)[0]!.text.split('\n').at(-1)).to.equal(`@example.com #${code}`);
       await agent.post('/sms/verify').send({ code: code === '000000' ? '111111' : '000000' });
@@ -438,7 +438,7 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
 
     it('answers 400 missing_credentials without a code', async () => {
       const agent = await loggedIn(setup().app);
-      await agent.post('/sms/send');
+      await agent.post('/sms/send').send({});
       const res = await agent.post('/sms/verify').send({});
       expect(res.status).to.equal(400);
       expect(res.body.code).to.equal('missing_credentials');
@@ -825,7 +825,7 @@ describe('SmsOtpStrategy configuration', () => {
     });
     app.post('/send', sms.send());
     app.use(jsonErrors);
-    const res = await request(app).post('/send');
+    const res = await request(app).post('/send').send({});
     expect(res.status).to.equal(500);
   });
 });

@@ -198,20 +198,50 @@ describe('stores', () => {
       return store;
     });
 
-    it('stays within maxEntries, evicting expired entries first, then the oldest', async () => {
+    it('U5: when full, sweeps expired entries, then refuses new keys (ERR_STORE_FULL, 503) and never evicts live ones', async () => {
       const store = new MemoryStore({ maxEntries: 3 });
       stores.push(store);
       await store.set('expiring', 'x', 1);
       await store.set('old', 'o', 10_000);
       await store.set('mid', 'm', 10_000);
       await sleep(5);
-      await store.set('new', 'n', 10_000);
+      await store.set('new', 'n', 10_000); // room made by sweeping the expired entry only
+      expect(store.size).to.equal(3);
+      const refused = await store.set('newer', 'n2', 10_000).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refused).to.be.instanceOf(StoreError).that.includes({ code: 'ERR_STORE_FULL', status: 503 });
+      expect(await store.increment('counter', 10_000).catch((err: unknown) => err)).to.be.instanceOf(
+        StoreError,
+      );
       expect(store.size).to.equal(3);
       expect(await store.get('old')).to.equal('o');
+      expect(await store.get('newer')).to.equal(undefined);
+      // Existing keys still change, and deleting makes room again.
+      await store.set('old', 'o2', 10_000);
+      expect(await store.get('old')).to.equal('o2');
+      expect(await store.take('mid')).to.equal('m');
       await store.set('newer', 'n2', 10_000);
-      expect(store.size).to.equal(3);
-      expect(await store.get('old')).to.equal(undefined);
       expect(await store.get('newer')).to.equal('n2');
+    });
+
+    it('U5: its rate limiters count in the same bounded memory: a new limiter key in a full store is refused, existing ones still count', async () => {
+      const store = new MemoryStore({ maxEntries: 2 });
+      stores.push(store);
+      const limiter = store.createRateLimiter({ keyPrefix: 'flood', points: 2, durationSec: 60 });
+      await limiter.consume('alice');
+      await store.set('live', 'v', 10_000);
+      expect(store.size).to.equal(2);
+      const refused = await limiter.consume('mallory-1').catch((err: unknown) => err);
+      expect(refused).to.be.instanceOf(StoreError).with.property('code', 'ERR_STORE_FULL');
+      expect((await limiter.consume('alice')).consumedPoints).to.equal(2);
+      const over = await limiter.consume('alice').catch((res: unknown) => res);
+      expect(over).to.have.property('consumedPoints', 3);
+      expect(over).not.to.be.instanceOf(Error);
+      expect(await store.get('live')).to.equal('v');
+      await limiter.delete('alice');
+      expect((await limiter.consume('mallory-1')).consumedPoints).to.equal(1);
     });
 
     it('rejects invalid options with a ConfigurationError', () => {
