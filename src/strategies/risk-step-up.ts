@@ -3,6 +3,7 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ConfigurationError, toError, type FailureChallenge } from '../errors.js';
 import { sendJson, sendFailure, type Handler } from '../internal/http.js';
 import { auditHook, functionOption } from '../internal/options.js';
+import { originCheck, type OriginCheck } from '../internal/origin.js';
 import { consumeOrThrow } from '../internal/throttle.js';
 import { userIdOf, type User } from '../internal/verify.js';
 import { PartialLogin } from '../journey/partial-login.js';
@@ -48,6 +49,11 @@ export interface RiskStepUpOptions {
   unlockLimitPerBrowser?: UnlockLimit;
   /** Where the unlock limits are counted: share it between instances (default: a new `MemoryStore`). */
   store?: Store;
+  /**
+   * Origins whose pages may POST to the journey's handlers (default: the request's own origin).
+   * Another site's request is refused with 403 `cross_origin` before anything runs.
+   */
+  allowedOrigins?: string[];
   /** Audit hook (default: none). */
   onEvent?: (event: RiskStepUpEvent) => void;
 }
@@ -83,6 +89,7 @@ export class RiskStepUp {
   private readonly unlockPerUser: RateLimiterAbstract;
   private readonly unlockPerBrowser: RateLimiterAbstract;
   private readonly emit: (event: RiskStepUpEvent) => void;
+  private readonly checkOrigin: OriginCheck;
 
   constructor(options: RiskStepUpOptions) {
     if (!options || !(options.login instanceof PartialLogin)) {
@@ -110,11 +117,25 @@ export class RiskStepUp {
       ...limit(options.unlockLimitPerBrowser, 'unlockLimitPerBrowser'),
     });
     this.emit = auditHook<RiskStepUpEvent>(options.onEvent, OWNER);
+    this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
+  }
+
+  /** Wraps a POST handler: another site's request is answered 403 `cross_origin` and goes no further. */
+  private sameSite(handler: Handler): Handler {
+    return (req, res, next) => {
+      try {
+        this.checkOrigin(req);
+      } catch (err) {
+        if (err instanceof AuthenticationFailure) return sendFailure(res, err);
+        return next(toError(err));
+      }
+      handler(req, res, next);
+    };
   }
 
   /** Step 1: the risk check, for the pending (or logged-in) user. */
   check(): Handler {
-    return (req, res, next) => {
+    return this.sameSite((req, res, next) => {
       this.login.currentUser(req).then(
         (current) => {
           if (!current) return noPending(res, 'Log in with the first factor before the risk check.');
@@ -134,14 +155,14 @@ export class RiskStepUp {
         },
         (err: unknown) => next(toError(err)),
       );
-    };
+    });
   }
 
   /** Step 2: a second factor after a `risky` check, then `preAuthenticate` for this browser. */
   completeWith(strategy: string): Handler {
     if (typeof strategy !== 'string' || strategy === '')
       throw new ConfigurationError(`${OWNER}: completeWith() needs the second factor's registered name.`);
-    return (req, res, next) => {
+    return this.sameSite((req, res, next) => {
       this.pendingJourney(req, 'step-up').then(
         (pending) => {
           if (!pending) return noPending(res, 'No step-up is pending: run the risk check first.');
@@ -176,7 +197,7 @@ export class RiskStepUp {
         },
         (err: unknown) => next(toError(err)),
       );
-    };
+    });
   }
 
   /**
@@ -184,7 +205,7 @@ export class RiskStepUp {
    * `getEmail(user)` gives. The request body is not read. Throttled per user and per browser.
    */
   sendUnlockEmail(): Handler {
-    return (req, res, next) => {
+    return this.sameSite((req, res, next) => {
       const run = async () => {
         const pending = await this.pendingJourney(req, 'unlock');
         if (!pending) return noPending(res, 'No unlock is pending: run the risk check first.');
@@ -208,7 +229,7 @@ export class RiskStepUp {
         sendJson(res, 202, { sent: true });
       };
       run().catch((err: unknown) => next(toError(err)));
-    };
+    });
   }
 
   /** Lets the request on only when the user is logged in and the risk check (or a step-up) passed. */

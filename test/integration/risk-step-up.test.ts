@@ -143,7 +143,7 @@ describe('RiskStepUp: password → RISC → step-up or unlock, over HTTP', () =>
     await passwordThenCheck(agent, 'alice', 'correct horse battery staple', 'browser-c');
     await agent.post('/secsign/start').send({ secsignid: 'bob' });
     sandbox.secsign.approve('bob');
-    const res = await agent.post('/step-up/secsign');
+    const res = await agent.post('/step-up/secsign').send({});
     expect(res.status).to.equal(401);
     expect(res.body.code).to.equal('invalid_credentials');
     expect((await agent.get('/me')).status).to.equal(401);
@@ -218,7 +218,7 @@ describe('RiskStepUp: password → RISC → step-up or unlock, over HTTP', () =>
       .send({ riscdata: sandbox.lastwall.snapshotFor('u1', 'browser-u2') });
     expect(risky.body.code).to.equal('risky');
     sandbox.inbox.clear();
-    expect((await agent.post('/sms/send')).status).to.equal(202);
+    expect((await agent.post('/sms/send').send({})).status).to.equal(202);
     const code = /\b(\d{6})\b/.exec((await sandbox.inbox.waitFor('+4915790000001')).text)![1];
     const stepped = await agent.post('/step-up/sms').send({ code });
     expect(stepped.status).to.equal(200);
@@ -284,5 +284,27 @@ describe('RiskStepUp: password → RISC → step-up or unlock, over HTTP', () =>
     expect(answers).to.deep.equal([202, 202, 429]);
     const fresh = request.agent(app);
     expect((await fresh.post('/unlock').send({ email: 'attacker@evil.example' })).status).to.equal(409);
+  });
+
+  it('U4: the journey’s POST handlers refuse another site’s request; nothing is emailed', async () => {
+    sandbox.lastwall.setRisk('u2', 'failed');
+    const app = journeyApp();
+    const agent = request.agent(app);
+    await passwordThenCheck(agent, 'bob', 'pa:ss with a colon', 'browser-u4');
+    sandbox.inbox.clear();
+    for (const path of ['/unlock', '/check', '/step-up/sms']) {
+      const res = await agent
+        .post(path)
+        .set('Origin', 'https://evil.example')
+        .set('Content-Type', 'text/plain')
+        .send('riscdata=x');
+      expect(res.status, path).to.equal(403);
+      expect(res.body.code, path).to.equal('cross_origin');
+    }
+    const bodiless = await agent.post('/unlock');
+    expect(bodiless.status, 'no Origin, no JSON').to.equal(403);
+    expect(sandbox.inbox.to('bob@app.example')).to.have.length(0);
+    const own = await agent.post('/unlock').set('Sec-Fetch-Site', 'same-origin');
+    expect(own.status).to.equal(202);
   });
 });
