@@ -192,7 +192,7 @@ describe('two example-app processes behind one Redis', function () {
         (await client.send(a, 'POST', '/secsign/start', { json: { secsignid: 'alice' } })).status,
       ).to.equal(200);
       sandbox.secsign.approve('alice');
-      const stepUp = await client.send(b, 'POST', '/risk/step-up/secsign');
+      const stepUp = await client.send(b, 'POST', '/risk/step-up/secsign', { json: {} });
       expect(stepUp.status, stepUp.text).to.equal(200);
       const me = await client.send(a, 'GET', '/risk/me');
       expect(me.status, me.text).to.equal(200);
