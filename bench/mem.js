@@ -15,7 +15,7 @@ const store = new MemoryStore({ maxEntries: Math.max(n, 100_000) });
 const codes = new OneTimeCodes({ secret: randomBytes(32), store, namespace: 'sms-otp' });
 // Warm the code paths first, so JIT and module state are not counted as codes.
 for (let i = 0; i < 1000; i++) await codes.issue(`warm-${i}`, 'warm');
-for (let i = 0; i < 1000; i++) await codes.cancel(`warm-${i}`);
+for (let i = 0; i < 1000; i++) await codes.cancel(`warm-${i}`, 'warm');
 const before = settle();
 // Realistic subjects and bindings: user ids and the random per-session binding ids.
 for (let i = 0; i < n; i++) await codes.issue(`user-${i}`, randomBytes(16).toString('base64url'));
