@@ -1,7 +1,8 @@
 import { createHash, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { SandboxOperation, WireFaults } from './faults.js';
+import type { SandboxOperation, WireFaults, SandboxRouter } from './faults.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import express, { type Request, type Response, type Router } from 'express';
+import type { Request, Response } from 'express';
+import { express } from './peers.js';
 import {
   CompactEncrypt,
   SignJWT,
@@ -14,7 +15,7 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
-import QRCode from 'qrcode';
+import { QRCode } from './peers.js';
 
 /** A relying party registered at the sandbox manager. */
 export interface XignInClientRegistration {
@@ -156,7 +157,7 @@ const XIGNIN_OPERATIONS: Record<string, SandboxOperation | undefined> = {
 export async function createXignInSandbox(
   baseUrl: string,
   wire?: WireFaults,
-): Promise<{ router: Router; control: XignInSandbox }> {
+): Promise<{ router: SandboxRouter; control: XignInSandbox }> {
   const issuer = `${baseUrl}/xignin`;
   const clients = new Map<string, XignInClientRegistration>();
   const logins = new Map<string, Login>();
@@ -613,7 +614,7 @@ export async function createXignInSandbox(
     return undefined;
   }
 
-  return { router, control };
+  return { router: router as unknown as SandboxRouter, control };
 }
 
 async function newSigningKeys(): Promise<SigningKey[]> {

@@ -1,5 +1,5 @@
-import type { Request } from 'express';
-import { Strategy } from 'passport-strategy';
+import type { FactorRequest as Request } from '../internal/http.js';
+import { Strategy as PassportStrategy } from 'passport-strategy';
 import { AuthenticationFailure, toError, type FailureChallenge } from '../errors.js';
 import type { User } from '../internal/verify.js';
 
@@ -14,6 +14,21 @@ export type Decision =
 export type AuthenticateCallOptions = Record<string, unknown>;
 
 /**
+ * `passport-strategy`'s base class as this package uses it. Declared here so the published
+ * declarations need neither `@types/passport-strategy` nor the `@types/express` it pulls in.
+ */
+interface StrategyBase {
+  name?: string | undefined;
+  authenticate(req: Request, options?: AuthenticateCallOptions): void;
+  success(user: unknown, info?: unknown): void;
+  fail(challenge?: unknown, status?: number): void;
+  redirect(url: string, status?: number): void;
+  pass(): void;
+  error(err: unknown): void;
+}
+const Strategy = PassportStrategy as unknown as new () => StrategyBase;
+
+/**
  * The shared Passport adapter. Subclasses implement `decide()`; this class guarantees that
  * every exception or rejection reaches `this.error()` and that exactly one Passport action runs.
  *
@@ -23,7 +38,7 @@ export type AuthenticateCallOptions = Record<string, unknown>;
  * through the copy's prototype chain.
  */
 export abstract class FactorStrategy extends Strategy {
-  abstract name: string;
+  abstract override name: string;
 
   protected abstract decide(req: Request, options: AuthenticateCallOptions): Promise<Decision>;
 

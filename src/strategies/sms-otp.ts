@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { finished } from 'node:stream';
-import type { Request } from 'express';
+import type { FactorRequest as Request } from '../internal/http.js';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { SmsSender } from '../clients/sipgate.js';
 import { AuthenticationFailure, ConfigurationError, InvalidPhoneNumberError, toError } from '../errors.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Express, RequestHandler } from 'express';
+import type { Express, Request as ExpressRequest, RequestHandler } from 'express';
 import type { RedisClientType } from 'redis';
 import request from 'supertest';
 import {
@@ -385,7 +385,7 @@ describe('BasicLoginStrategy over HTTP', () => {
     it('done-style verify with passReqToCallback receives the request first and its info reaches req.authInfo', async () => {
       const { app, passport } = appWithPassport();
       passport.use(
-        new BasicLoginStrategy({ passReqToCallback: true }, (req, username, password, done: VerifyDone) => {
+        new BasicLoginStrategy({ passReqToCallback: true }, (req: ExpressRequest, username, password, done: VerifyDone) => {
           done(null, password === 'pw' ? { id: username, via: req.get('x-via') } : false, {
             method: 'basic',
           });
