@@ -385,11 +385,14 @@ describe('BasicLoginStrategy over HTTP', () => {
     it('done-style verify with passReqToCallback receives the request first and its info reaches req.authInfo', async () => {
       const { app, passport } = appWithPassport();
       passport.use(
-        new BasicLoginStrategy({ passReqToCallback: true }, (req: ExpressRequest, username, password, done: VerifyDone) => {
-          done(null, password === 'pw' ? { id: username, via: req.get('x-via') } : false, {
-            method: 'basic',
-          });
-        }),
+        new BasicLoginStrategy(
+          { passReqToCallback: true },
+          (req: ExpressRequest, username, password, done: VerifyDone) => {
+            done(null, password === 'pw' ? { id: username, via: req.get('x-via') } : false, {
+              method: 'basic',
+            });
+          },
+        ),
       );
       app.get(
         '/login',
