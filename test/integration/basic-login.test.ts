@@ -359,12 +359,13 @@ describe('BasicLoginStrategy over HTTP', () => {
       expect((await agent.get('/signin')).body).to.deep.equal(['Invalid username or password.']);
     });
 
-    it('failWithError hands Express an error with the status', async () => {
+    it('failWithError hands Express the failure itself: status, stable code, WWW-Authenticate kept', async () => {
       const res = await request(await loginApp({}, { session: false, failWithError: true }))
         .get('/login')
         .set('Authorization', basicHeader('alice', 'wrong'));
       expect(res.status).to.equal(401);
-      expect(res.body.error).to.equal('Unauthorized');
+      expect(res.body).to.deep.equal({ error: 'Invalid username or password.', code: 'invalid_credentials' });
+      expect(res.headers['www-authenticate']).to.match(/^Basic realm="Users"/);
     });
 
     it('establishes a login session by default (passport ≥ 0.6 regenerates it) and keeps the user in it', async () => {
