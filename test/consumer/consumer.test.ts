@@ -97,4 +97,53 @@ describe('the packed tarball, installed into a fresh project', function () {
       /^express 5\.\d+\.\d+ secsign ok$/,
     );
   });
+
+  it('--omit=dev into an app that has passport and express: at most 12 packages more, no second express; the sandbox names its missing peers', async () => {
+    const app = mkdtempSync(join(tmpdir(), 'pf-footprint-'));
+    try {
+      writeFileSync(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'pf-footprint', private: true, type: 'module' }),
+      );
+      const npm = (args: string[]) => exec(NPM, args, { cwd: app });
+      const install = ['install', '--no-audit', '--no-fund', '--loglevel=error', '--omit=dev'];
+      const listed = async () => {
+        const { stdout } = await npm(['ls', '--all', '--parseable', '--omit=dev']);
+        return new Set(stdout.trim().split('\n').slice(1));
+      };
+      await npm([...install, 'express@^4', 'passport@^0.7']);
+      const before = await listed();
+      await npm([...install, join(project, packed.filename)]);
+      const added = [...(await listed())].filter((path) => !before.has(path));
+      expect(added.length, added.join('\n')).to.be.at.most(12);
+      const expressCopies = [...(await listed())].filter((path) => /node_modules\/express$/.test(path));
+      expect(expressCopies, 'one Express: the app’s own 4.x').to.have.length(1);
+      const failed = await exec(
+        process.execPath,
+        ['-e', "await import('passport-factors/sandbox')", '--input-type=module'],
+        {
+          cwd: app,
+        },
+      ).then(
+        () => expect.fail('the sandbox loaded without pngjs and qrcode'),
+        (err: { stderr: string }) => err.stderr,
+      );
+      expect(failed).to.include('ConfigurationError');
+      expect(failed).to.include('needs pngjs, qrcode');
+      expect(failed).to.include('npm install --save-dev express pngjs qrcode');
+      // The main entry needs none of them.
+      const { stdout } = await exec(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          "const m = await import('passport-factors'); console.log(typeof m.SmsOtpStrategy)",
+        ],
+        { cwd: app },
+      );
+      expect(stdout.trim()).to.equal('function');
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
+  });
 });
