@@ -15,7 +15,7 @@ export type {
   VerifyFunctionWithRequest,
   VerifyResult,
 } from './internal/verify.js';
-export type { FactorRequest, Handler, NextFunction, PassportLike } from './internal/http.js';
+export type { Handler, NextFunction, PassportLike } from './internal/http.js';
 export { jsonErrors, type ErrorHandler } from './json-errors.js';
 export type { StartLimitOptions } from './internal/throttle.js';
 export type { OriginCheckOptions } from './internal/origin.js';
