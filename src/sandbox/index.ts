@@ -31,6 +31,7 @@ export type {
   XignInIdTokenFault,
   XignInPendingLogin,
   XignInSandbox,
+  XignInSandboxClient,
   XignInUser,
 } from './xignin.js';
 

@@ -104,6 +104,51 @@ const scenarios = {
     assert.equal(denied.status, 401, JSON.stringify(denied.body));
     assert.equal(denied.body.code, 'denied');
   },
+  async xignin(call, { sandbox, base }) {
+    // The browser: to the manager, whose page shows the QR; the phone answers; back to the app.
+    const viaPhone = async (call, answer) => {
+      const start = await call('GET', '/xignin/login');
+      assert.equal(start.status, 302);
+      const page = await fetch(start.headers.get('location'));
+      const loginId = /data-login="([^"]+)"/.exec(await page.text())[1];
+      answer(loginId);
+      const wait = await (
+        await fetch(`${sandbox.xignin.issuer}/openid/authenticate/wait?login=${loginId}`)
+      ).json();
+      return call('GET', `/xignin/callback${new URL(wait.redirect).search}`);
+    };
+    const ok = await viaPhone(call, (id) => sandbox.xignin.approve('alice', id));
+    assert.equal(ok.status, 302, JSON.stringify(ok.body));
+    assert.equal(ok.headers.get('location'), '/account');
+    assert.deepEqual((await call('GET', '/account')).body, { user: 'u1' });
+    const other = client(base);
+    const denied = await viaPhone(other, (id) => sandbox.xignin.deny(id));
+    assert.equal(denied.status, 302);
+    assert.equal(denied.headers.get('location'), '/login');
+    assert.equal((await other('GET', '/account')).status, 401);
+  },
+  async 'risc-step-up'(call, { sandbox, base }) {
+    const riskCheck = async (call, browserId) => {
+      const first = await call('POST', '/login', { headers: { authorization: basic('alice', PASSWORD) } });
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      const script = await call('GET', '/login/script');
+      assert.match(script.body.scriptUrl, /\/risc\/script\//);
+      // What the Lastwall script leaves in <input name="riscdata">.
+      const riscdata = sandbox.lastwall.snapshotFor('u1', browserId);
+      return call('POST', '/login/check', { json: { riscdata } });
+    };
+    sandbox.lastwall.setRisk('u1', 'passed');
+    const passed = await riskCheck(call, 'browser-a');
+    assert.equal(passed.status, 200, JSON.stringify(passed.body));
+    assert.equal(passed.body.status, 'passed');
+    assert.deepEqual((await call('GET', '/account')).body, { user: 'u1' });
+    const other = client(base);
+    sandbox.lastwall.setRisk('u1', 'failed');
+    const failed = await riskCheck(other, 'browser-b');
+    assert.equal(failed.status, 401, JSON.stringify(failed.body));
+    assert.equal(failed.body.code, 'failed_risk');
+    assert.equal((await other('GET', '/account')).status, 401);
+  },
 };
 
 if (kind === 'app') {

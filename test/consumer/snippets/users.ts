@@ -6,7 +6,9 @@ export interface AppUser {
   username: string;
   passwordHash: string;
   phone: string;
+  email: string;
   secsignId: string;
+  xigninSub: string;
 }
 
 export const PASSWORD = 'correct horse battery staple';
@@ -17,7 +19,9 @@ const alice: AppUser = {
   // What a real record holds; a snippet that answers the whole record leaks it (the driver checks).
   passwordHash: 'scrypt$N=16384$c2FsdA$not-a-real-hash',
   phone: '+4915790000001',
+  email: 'alice@example.com',
   secsignId: 'alice',
+  xigninSub: 'xign-7f3a1c', // the sandbox's demo user alice
 };
 
 export const users = {
@@ -26,6 +30,9 @@ export const users = {
   },
   findById(id: string): AppUser | undefined {
     return id === alice.id ? alice : undefined;
+  },
+  async findByXignInSub(sub: string): Promise<AppUser | false> {
+    return sub === alice.xigninSub ? alice : false;
   },
   async findBySecSignId(secsignId: string): Promise<AppUser | false> {
     return secsignId === alice.secsignId ? alice : false;
