@@ -1,11 +1,11 @@
 // Reads README.md's code blocks. Every block is preceded by a marker naming it and saying how it
-// is checked: <!-- snippet: NAME kind=app|module|types|fragment|shell|html [routes=NAME] -->
+// is checked: <!-- snippet: NAME kind=app|module|types|shell|html [routes=NAME] -->
 // `npm run test:consumer` runs or checks each one (test/consumer/snippets.test.ts); this script
 // alone lists them, and fails on a block without a marker.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const KINDS = new Set(['app', 'module', 'types', 'fragment', 'shell', 'html']);
+const KINDS = new Set(['app', 'module', 'types', 'shell', 'html']);
 
 /** @returns {{ name: string, kind: string, attrs: Record<string, string>, lang: string, code: string, line: number }[]} */
 export function readSnippets(markdown) {

@@ -47,8 +47,8 @@ export interface SmsOtpIdentify {
   fromRequest(
     req: Request,
   ):
-    | Promise<{ identifier: string; user?: User | false | null }>
-    | { identifier: string; user?: User | false | null };
+    | Promise<{ identifier: string; user?: User | false | null | undefined }>
+    | { identifier: string; user?: User | false | null | undefined };
   /** Loads the user back by the id `getUserId` gave, when the code is verified. */
   byId(id: string): Promise<User | false | null | undefined> | User | false | null | undefined;
 }

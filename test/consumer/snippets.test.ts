@@ -16,7 +16,7 @@ const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 interface Snippet {
   name: string;
-  kind: 'app' | 'module' | 'types' | 'fragment' | 'shell' | 'html';
+  kind: 'app' | 'module' | 'types' | 'shell' | 'html';
   attrs: Record<string, string>;
   lang: string;
   code: string;
@@ -196,19 +196,6 @@ describe('every README code block, run in consumer projects that install the pac
       const paths = [...s.code.matchAll(/fetch\('([^']+)'/g)].map((m) => m[1]!);
       expect(paths, `README.md:${s.line}: no fetch()`).to.not.be.empty;
       for (const path of paths) expect(app!.code, `README.md:${s.line}: ${path}`).to.include(`'${path}'`);
-    }
-  });
-
-  it('fragments are valid TypeScript syntax', () => {
-    for (const s of snippets.filter((x) => x.kind === 'fragment')) {
-      const out = ts.transpileModule(s.code, {
-        reportDiagnostics: true,
-        compilerOptions: { module: ts.ModuleKind.ESNext },
-      });
-      expect(
-        out.diagnostics?.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')),
-        s.name,
-      ).to.deep.equal([]);
     }
   });
 

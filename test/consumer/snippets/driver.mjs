@@ -149,6 +149,43 @@ const scenarios = {
     assert.equal(failed.body.code, 'failed_risk');
     assert.equal((await other('GET', '/account')).status, 401);
   },
+  async 'sms-passwordless'(call, { sandbox, base }) {
+    sandbox.inbox.clear();
+    const sent = await call('POST', '/passwordless/send', { json: { email: 'alice@example.com' } });
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const unknown = await client(base)('POST', '/passwordless/send', {
+      json: { email: 'nobody@example.com' },
+    });
+    assert.equal(unknown.status, 202, 'an unknown address gets the same answer');
+    const code = /\b(\d{6})\b/.exec((await sandbox.inbox.waitFor('+4915790000001')).text)[1];
+    const wrong = await call('POST', '/passwordless/verify', {
+      json: { code: code === '000000' ? '111111' : '000000' },
+    });
+    assert.equal(wrong.status, 401, JSON.stringify(wrong.body));
+    assert.equal(wrong.body.code, 'invalid_code');
+    assert.equal(wrong.body.attemptsRemaining, 4);
+    const right = await call('POST', '/passwordless/verify', { json: { code } });
+    assert.equal(right.status, 200, JSON.stringify(right.body));
+    assert.deepEqual(right.body, { user: 'u1' });
+  },
+  async 'partial-login'(call, { sandbox }) {
+    const first = await call('POST', '/login', { headers: { authorization: basic('alice', PASSWORD) } });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal(first.body.status, 'partial');
+    assert.equal((await call('GET', '/account')).status, 401, 'the password alone is no login');
+    sandbox.inbox.clear();
+    assert.equal((await call('POST', '/login/sms/send', { json: {} })).status, 202);
+    const code = /\b(\d{6})\b/.exec((await sandbox.inbox.waitFor('+4915790000001')).text)[1];
+    const wrong = await call('POST', '/login/sms', {
+      json: { code: code === '000000' ? '111111' : '000000' },
+    });
+    assert.equal(wrong.status, 401, JSON.stringify(wrong.body));
+    const right = await call('POST', '/login/sms', { json: { code } });
+    assert.equal(right.status, 200, JSON.stringify(right.body));
+    assert.equal(right.body.status, 'complete');
+    assert.deepEqual((await call('GET', '/account')).body, { id: 'u1' });
+    assert.equal((await call('POST', '/transfer', { json: {} })).status, 200);
+  },
 };
 
 if (kind === 'app') {

@@ -34,6 +34,9 @@ export const users = {
   async findByXignInSub(sub: string): Promise<AppUser | false> {
     return sub === alice.xigninSub ? alice : false;
   },
+  async findByEmail(email: string): Promise<AppUser | undefined> {
+    return email.toLowerCase() === alice.email ? alice : undefined;
+  },
   async findBySecSignId(secsignId: string): Promise<AppUser | false> {
     return secsignId === alice.secsignId ? alice : false;
   },
