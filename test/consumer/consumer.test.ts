@@ -98,7 +98,7 @@ describe('the packed tarball, installed into a fresh project', function () {
     );
   });
 
-  it('--omit=dev into an app that has passport and express: at most 12 packages more, no second express; the sandbox names its missing peers', async () => {
+  it('--omit=dev into an app that has passport and express: at most 12 packages more, no second express; the sandbox names its missing peers; strict tsc with no @types/express', async () => {
     const app = mkdtempSync(join(tmpdir(), 'pf-footprint-'));
     try {
       writeFileSync(
@@ -142,6 +142,52 @@ describe('the packed tarball, installed into a fresh project', function () {
         { cwd: app },
       );
       expect(stdout.trim()).to.equal('function');
+      // Strict TypeScript with no @types/express (nor @types/passport): the declarations stand alone.
+      await npm([
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        'typescript@~5.9',
+        '@types/node@^20',
+      ]);
+      writeFileSync(
+        join(app, 'no-express-types.ts'),
+        [
+          "import { createServer } from 'node:http';",
+          "import { BasicLoginStrategy, jsonErrors, SmsOtpStrategy, XTokenStrategy } from 'passport-factors';",
+          "import type { Sandbox } from 'passport-factors/sandbox';",
+          'declare global { namespace Express { interface User { id: string; phone: string } } }',
+          'const basic = new BasicLoginStrategy(async (username, password) => (password ? { id: username, phone: "" } : false));',
+          'const sms = new SmsOtpStrategy({ sender: { send: async () => {} }, getPhoneNumber: (user) => user.phone });',
+          "const xToken = new XTokenStrategy({ secret: 'x'.repeat(32), passReqToCallback: true }, async (req, payload) => ({ id: payload.sub, phone: String(req.ip) }));",
+          'const onError = jsonErrors();',
+          'export const used: unknown[] = [basic.name, sms.send(), xToken.login({ authenticate: () => () => undefined }), onError, createServer];',
+          'export type S = Sandbox;',
+        ].join('\n'),
+      );
+      writeFileSync(
+        join(app, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'ES2022',
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            strict: true,
+            exactOptionalPropertyTypes: true,
+            skipLibCheck: false,
+            noEmit: true,
+            types: ['node'],
+          },
+          files: ['no-express-types.ts'],
+        }),
+      );
+      expect(existsSync(join(app, 'node_modules/@types/express')), 'no @types/express here').to.equal(false);
+      await exec(process.execPath, [join(app, 'node_modules/typescript/bin/tsc'), '-p', '.'], {
+        cwd: app,
+      }).catch((err: { stdout?: string }) =>
+        expect.fail(`tsc without @types/express:\n${err.stdout ?? String(err)}`),
+      );
     } finally {
       rmSync(app, { recursive: true, force: true });
     }
