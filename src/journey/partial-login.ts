@@ -1,6 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigurationError, toError, type FailureChallenge } from '../errors.js';
-import { readFailure, sendJson, type Handler, type NextFunction } from '../internal/http.js';
+import {
+  readFailure,
+  sendJson,
+  type Handler,
+  type NextFunction,
+  type PassportLike,
+} from '../internal/http.js';
 import { auditHook, functionOption, positiveIntegerOption, stringOption } from '../internal/options.js';
 import { sessionOf } from '../internal/session.js';
 import type { User } from '../internal/verify.js';
@@ -43,12 +49,7 @@ export interface StepOptions {
  * runs its serializer chain when `serializeUser(user, req, done)` is called with a user instead of
  * a function; its published types only describe the registering form, hence the loose signatures.
  */
-export interface JourneyPassport {
-  authenticate(
-    strategy: string,
-    options: { session: false },
-    callback: (err: unknown, user?: unknown, info?: unknown, status?: unknown) => void,
-  ): (req: never, res: never, next: never) => unknown;
+export interface JourneyPassport extends PassportLike {
   serializeUser(...args: never[]): unknown;
   deserializeUser(...args: never[]): unknown;
 }

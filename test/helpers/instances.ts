@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { request, type Agent } from 'undici';
-import type { Sandbox } from '../../src/sandbox/index.js';
+import { Agent, request } from 'undici';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
 import { closedPort } from './ports.js';
+import { REDIS_URL, redisOrSkip } from './redis.js';
 
 const SERVER = fileURLToPath(new URL('../../example-app/server.js', import.meta.url));
 
@@ -134,4 +135,58 @@ export class Browser {
     }
     return { status: response.statusCode, headers: response.headers, body, text };
   }
+}
+
+/** What `twoInstancesBehindOneRedis()` hands a suite once its `before` hook ran. */
+export interface TwoInstances {
+  sandbox: Sandbox;
+  a: Instance;
+  b: Instance;
+  /** A new browser (its own cookie jar) talking to either instance. */
+  browser(): Browser;
+}
+
+/**
+ * Registers the suite's hooks: one sandbox, two example-app processes sharing one Redis (skipped
+ * with a message on a laptop without Redis, required under CI=true), each instance's output
+ * printed when a test fails, and every key the instances wrote removed afterwards.
+ */
+export function twoInstancesBehindOneRedis(sandboxOptions: SandboxOptions = {}): TwoInstances {
+  const env = {} as TwoInstances;
+  let dispatcher: Agent | undefined;
+  let prefix = '';
+  before(async function () {
+    const redis = await redisOrSkip(this);
+    await redis.quit();
+    env.sandbox = await startSandbox(sandboxOptions);
+    const [portA, portB] = [await freePort(), await freePort()];
+    // XignIn knows one redirect URI; the callback may still land on either instance.
+    const shared = sharedEnvironment(env.sandbox, REDIS_URL, `http://127.0.0.1:${portA}`);
+    prefix = shared.REDIS_PREFIX!;
+    [env.a, env.b] = await Promise.all([
+      startInstance('A', portA, shared),
+      startInstance('B', portB, shared),
+    ]);
+    const agent = new Agent({ connections: 256 });
+    dispatcher = agent;
+    env.browser = () => new Browser(agent);
+  });
+  after(async function () {
+    await Promise.all([env.a?.stop(), env.b?.stop()]);
+    await dispatcher?.close();
+    await env.sandbox?.close();
+    // Leave nothing behind in the shared Redis.
+    if (prefix) {
+      const redis = await redisOrSkip(this);
+      for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 }))
+        if (keys.length > 0) await redis.del(keys);
+      await redis.quit();
+    }
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') {
+      process.stdout.write(`--- instance A:\n${env.a?.output()}\n--- instance B:\n${env.b?.output()}\n`);
+    }
+  });
+  return env;
 }

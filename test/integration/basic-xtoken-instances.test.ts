@@ -1,10 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { decodeJwt } from 'jose';
-import { Agent } from 'undici';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
-import { Browser, freePort, sharedEnvironment, startInstance, type Instance } from '../helpers/instances.js';
-import { REDIS_URL, redisOrSkip } from '../helpers/redis.js';
+import { twoInstancesBehindOneRedis, type Instance } from '../helpers/instances.js';
 
 const ALICE = { username: 'alice', password: 'correct horse battery staple' };
 const BOB = { username: 'bob', password: 'pa:ss with a colon' };
@@ -20,40 +17,11 @@ const MAX_FAILURES_PER_USER = 10;
  */
 describe('Basic login and X-Token on two example-app processes behind one Redis', function () {
   this.timeout(60_000);
-  let sandbox: Sandbox;
+  const env = twoInstancesBehindOneRedis();
   let a: Instance;
   let b: Instance;
-  let dispatcher: Agent;
-  let prefix = '';
-  const browser = () => new Browser(dispatcher);
-
-  before(async function () {
-    const redis = await redisOrSkip(this);
-    await redis.quit();
-    sandbox = await startSandbox();
-    const [portA, portB] = [await freePort(), await freePort()];
-    const env = sharedEnvironment(sandbox, REDIS_URL, `http://127.0.0.1:${portA}`);
-    prefix = env.REDIS_PREFIX!;
-    [a, b] = await Promise.all([startInstance('A', portA, env), startInstance('B', portB, env)]);
-    dispatcher = new Agent({ connections: 256 });
-  });
-  after(async function () {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await dispatcher?.close();
-    await sandbox?.close();
-    // Leave nothing behind in the shared Redis.
-    if (prefix) {
-      const redis = await redisOrSkip(this);
-      for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 }))
-        if (keys.length > 0) await redis.del(keys);
-      await redis.quit();
-    }
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') {
-      process.stdout.write(`--- instance A:\n${a?.output()}\n--- instance B:\n${b?.output()}\n`);
-    }
-  });
+  before(() => ({ a, b } = env));
+  const browser = () => env.browser();
 
   const login = async (instance: Instance, who = ALICE) => {
     const answer = await browser().send(instance, 'POST', '/api/auth/login', {

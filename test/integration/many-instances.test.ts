@@ -1,8 +1,6 @@
 import { expect } from 'chai';
-import { Agent } from 'undici';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
-import { Browser, freePort, sharedEnvironment, startInstance, type Instance } from '../helpers/instances.js';
-import { REDIS_URL, redisOrSkip } from '../helpers/redis.js';
+import type { Sandbox } from '../../src/sandbox/index.js';
+import { twoInstancesBehindOneRedis, type Instance } from '../helpers/instances.js';
 
 const ALICE = { username: 'alice', password: 'correct horse battery staple', phone: '+4915790000001' };
 const BOB = { username: 'bob', password: 'pa:ss with a colon', phone: '+4915790000002' };
@@ -16,41 +14,12 @@ const basic = (who: { username: string; password: string }) =>
  */
 describe('two example-app processes behind one Redis', function () {
   this.timeout(60_000);
+  const env = twoInstancesBehindOneRedis({ sipgate: { tokenId: 'token-MULTI1' } });
   let sandbox: Sandbox;
   let a: Instance;
   let b: Instance;
-  let dispatcher: Agent;
-  let prefix = '';
-  const browser = () => new Browser(dispatcher);
-
-  before(async function () {
-    const redis = await redisOrSkip(this);
-    await redis.quit();
-    sandbox = await startSandbox({ sipgate: { tokenId: 'token-MULTI1' } });
-    const [portA, portB] = [await freePort(), await freePort()];
-    // XignIn knows one redirect URI; the callback may still land on either instance.
-    const env = sharedEnvironment(sandbox, REDIS_URL, `http://127.0.0.1:${portA}`);
-    prefix = env.REDIS_PREFIX!;
-    [a, b] = await Promise.all([startInstance('A', portA, env), startInstance('B', portB, env)]);
-    dispatcher = new Agent({ connections: 256 });
-  });
-  after(async function () {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await dispatcher?.close();
-    await sandbox?.close();
-    // Leave nothing behind in the shared Redis.
-    if (prefix) {
-      const redis = await redisOrSkip(this);
-      for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 }))
-        if (keys.length > 0) await redis.del(keys);
-      await redis.quit();
-    }
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') {
-      process.stdout.write(`--- instance A:\n${a?.output()}\n--- instance B:\n${b?.output()}\n`);
-    }
-  });
+  before(() => ({ sandbox, a, b } = env));
+  const browser = () => env.browser();
 
   const codeFor = async (phone: string) => {
     const message = await sandbox.inbox.waitFor(phone);
@@ -154,14 +123,14 @@ describe('two example-app processes behind one Redis', function () {
     const login = await client.send(a, 'GET', '/xignin/login');
     expect(login.status).to.equal(302);
     const authorize = new URL(login.headers.location as string);
-    const page = await new Browser(dispatcher).send(
+    const page = await browser().send(
       { url: authorize.origin } as Instance,
       'GET',
       `${authorize.pathname}${authorize.search}`,
     );
     const loginId = /data-login="([^"]+)"/.exec(page.text)![1]!;
     sandbox.xignin.approve('alice', loginId);
-    const wait = await new Browser(dispatcher).send(
+    const wait = await browser().send(
       { url: sandbox.url } as Instance,
       'GET',
       `/xignin/openid/authenticate/wait?login=${loginId}`,
@@ -192,7 +161,7 @@ describe('two example-app processes behind one Redis', function () {
         (await client.send(a, 'POST', '/secsign/start', { json: { secsignid: 'alice' } })).status,
       ).to.equal(200);
       sandbox.secsign.approve('alice');
-      const stepUp = await client.send(b, 'POST', '/risk/step-up/secsign');
+      const stepUp = await client.send(b, 'POST', '/risk/step-up/secsign', { json: {} });
       expect(stepUp.status, stepUp.text).to.equal(200);
       const me = await client.send(a, 'GET', '/risk/me');
       expect(me.status, me.text).to.equal(200);

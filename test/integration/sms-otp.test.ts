@@ -337,12 +337,14 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
         });
         const agent = await loggedIn(app);
         const before = sandbox.sipgate.requests.length;
-        const res = await agent.post('/sms/send');
+        const res = await agent.post('/sms/send').send({});
         expect(res.status).to.equal(400);
         expect(res.body.code).to.equal('ERR_PHONE_COUNTRY_NOT_ALLOWED');
         expect(sandbox.sipgate.requests.length).to.equal(before);
         const home = await loggedIn(setup({ options: { allowedCountries: ['DE'] } }).app);
-        expect((await home.post('/sms/send')).status, 'a German number with DE allowed').to.equal(202);
+        expect((await home.post('/sms/send').send({})).status, 'a German number with DE allowed').to.equal(
+          202,
+        );
         expect(() => setup({ options: { allowedCountries: ['XX' as never] } })).to.throw(/allowedCountries/);
         expect(() => setup({ options: { allowedCountries: [] } })).to.throw(/allowedCountries/);
       });
@@ -352,7 +354,8 @@ function smsSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise<Stor
         app.set('trust proxy', 'loopback'); // req.ip from X-Forwarded-For, as behind a proxy
         const alice = await loggedIn(app, 'alice');
         const bob = await loggedIn(app, 'bob');
-        const from = (agent: typeof alice, ip: string) => agent.post('/sms/send').set('X-Forwarded-For', ip);
+        const from = (agent: typeof alice, ip: string) =>
+          agent.post('/sms/send').set('X-Forwarded-For', ip).send({});
         expect((await from(alice, '203.0.113.7')).status).to.equal(202);
         // Bob has his whole budget, but his request comes from the same address.
         const refused = await from(bob, '203.0.113.7');
