@@ -16,6 +16,7 @@ export type {
   VerifyResult,
 } from './internal/verify.js';
 export type { Handler, NextFunction, PassportLike } from './internal/http.js';
+export { jsonErrors, type ErrorHandler } from './json-errors.js';
 export type { StartLimitOptions } from './internal/throttle.js';
 export type { OriginCheckOptions } from './internal/origin.js';
 

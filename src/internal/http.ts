@@ -10,6 +10,24 @@ export interface PassportLike {
   ): (req: never, res: never, next: never) => unknown;
 }
 
+/**
+ * The request the strategies read: Node's `IncomingMessage` plus what Express, a body parser,
+ * a session middleware and Passport add. Declared here rather than taken from `@types/express`,
+ * so the declarations type-check against `@types/express` 4 and 5, and without it.
+ */
+export interface FactorRequest extends IncomingMessage {
+  // `any`, as Express types them: what a body parser or query parser made of the request.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body?: any;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query?: any;
+  ip?: string | undefined;
+  protocol?: string;
+  user?: Express.User | undefined;
+  session?: unknown;
+  res?: unknown;
+}
+
 export type NextFunction = (err?: unknown) => void;
 export type Handler = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
 

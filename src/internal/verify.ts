@@ -1,5 +1,15 @@
-import type { Request } from 'express';
+import type { FactorRequest as Request } from './http.js';
 import { toError } from '../errors.js';
+
+declare global {
+  // Passport's own user type (`@types/passport` declares it too; declarations merge), declared
+  // here as well so these types stand without any `@types/*` package. Augment it to narrow it.
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+    interface User {}
+  }
+}
 
 /** The user type Passport puts on `req.user`; augment `Express.User` to narrow it. */
 export type User = Express.User;
@@ -20,10 +30,13 @@ export type VerifyFunction<Args extends unknown[], U = User> = (
 ) => void | VerifyResult<U> | PromiseLike<VerifyResult<U> | void>;
 
 /** The same, with the request first (`passReqToCallback: true`). */
-export type VerifyFunctionWithRequest<Args extends unknown[], U = User> = VerifyFunction<
-  [Request, ...Args],
-  U
->;
+export type VerifyFunctionWithRequest<Args extends unknown[], U = User> = {
+  // Checked as a method (bivariantly), so a verify written for the app's own request type
+  // (`express.Request` of Express 4 or 5, which extends this one) is accepted as well.
+  bivarianceHack(
+    ...args: [req: Request, ...Args, done: VerifyDone<U>]
+  ): void | VerifyResult<U> | PromiseLike<VerifyResult<U> | void>;
+}['bivarianceHack'];
 
 export interface VerifyOutcome<U = User> {
   user: U | false;

@@ -1,4 +1,14 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * A vendor's router as the sandbox's declarations describe it: a Connect-style handler, so the
+ * published types name no `express` type (they check with @types/express 4, 5, or none).
+ */
+export type SandboxRouter = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void;
 
 /**
  * What a broken or hostile vendor does on the wire, for one operation:
@@ -63,7 +73,7 @@ export const HUGE_BODY_BYTES = 8 * 1024 * 1024;
 export class WireFaults {
   private readonly armed = new Map<SandboxOperation, WireFault>();
   /** Answers left hanging (`no-answer`, `stalled-body`), ended when the sandbox closes. */
-  private readonly hanging = new Set<Response>();
+  private readonly hanging = new Set<ServerResponse>();
   private offlineAfter: SandboxOperation | undefined;
 
   /** `stopListening` is how the sandbox refuses new connections (see `goOfflineAfter`). */
@@ -100,7 +110,12 @@ export class WireFaults {
    * (the route must stop), false when the route answers; `wrong-content-type` lets the route answer
    * and relabels what it sends.
    */
-  serve(operation: SandboxOperation, req: Request, res: Response, contentType: string): boolean {
+  serve(
+    operation: SandboxOperation,
+    req: IncomingMessage,
+    res: ServerResponse,
+    contentType: string,
+  ): boolean {
     if (this.offlineAfter === operation) {
       this.offlineAfter = undefined;
       res.setHeader('connection', 'close');
@@ -159,14 +174,14 @@ export class WireFaults {
     this.hanging.clear();
   }
 
-  private hang(res: Response): void {
+  private hang(res: ServerResponse): void {
     this.hanging.add(res);
     res.on('close', () => this.hanging.delete(res));
   }
 }
 
 /** Streams `bytes` of padding, honouring back-pressure, until done or the client hangs up. */
-function writeHuge(res: Response, bytes: number): void {
+function writeHuge(res: ServerResponse, bytes: number): void {
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   let left = bytes;
   const pump = () => {

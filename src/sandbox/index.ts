@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
 import { ConfigurationError } from '../errors.js';
 import { WireFaults } from './faults.js';
+import { express } from './peers.js';
 import { SandboxInbox } from './inbox.js';
 import { createLastwallSandbox, type LastwallSandbox } from './lastwall.js';
 import { renderPhonePage } from './phone-page.js';
@@ -18,10 +18,12 @@ export {
   WIRE_FAULTS,
   WireFaults,
   type SandboxOperation,
+  type SandboxRouter,
   type WireFault,
 } from './faults.js';
 export type { SipgateFaults, SipgateSandbox, SipgateSandboxOptions } from './sipgate.js';
-export { encryptSnapshot, type LastwallSandbox, type RiskDial } from './lastwall.js';
+export type { LastwallSandbox, RiskDial } from './lastwall.js';
+export { encryptSnapshot } from './snapshot.js';
 export type { SecSignFaults, SecSignPhoneRequest, SecSignSandbox, SecSignSandboxOptions } from './secsign.js';
 export type {
   XignInClientRegistration,
@@ -29,6 +31,7 @@ export type {
   XignInIdTokenFault,
   XignInPendingLogin,
   XignInSandbox,
+  XignInSandboxClient,
   XignInUser,
 } from './xignin.js';
 

@@ -1,10 +1,12 @@
-import { createCipheriv, createHmac, randomBytes, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
-import express, { type Request, type Router } from 'express';
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Request } from 'express';
+import { express } from './peers.js';
 import { LASTWALL_SIGNATURE_ORDER } from '../clients/lastwall.js';
 import type { RiscResult } from '../verifiers/risc-snapshot.js';
+import { encryptSnapshot } from './snapshot.js';
 import { readBody } from './body.js';
 import type { SandboxInbox } from './inbox.js';
-import type { SandboxOperation, WireFaults } from './faults.js';
+import type { SandboxOperation, WireFaults, SandboxRouter } from './faults.js';
 
 export type RiskDial = 'passed' | 'risky' | 'failed';
 
@@ -38,7 +40,7 @@ export function createLastwallSandbox(
   sandboxUrl: string,
   inbox: SandboxInbox,
   wire?: WireFaults,
-): { router: Router; control: LastwallSandbox } {
+): { router: SandboxRouter; control: LastwallSandbox } {
   const baseUrl = `${sandboxUrl}/lastwall/`;
   const token = `LWK${randomBytes(32).toString('hex')}`;
   const secret = randomBytes(32).toString('hex');
@@ -216,17 +218,5 @@ export function createLastwallSandbox(
     return undefined;
   }
 
-  return { router, control };
-}
-
-/** Encrypts a result in the snapshot format: `{ ix, iv, data }`, key window of the doubled secret at `ix`. */
-export function encryptSnapshot(result: RiscResult, secret: string): string {
-  const ix = randomInt(0, 64);
-  const key = Buffer.from((secret + secret).substring(ix, ix + 32), 'hex');
-  const iv = randomBytes(16);
-  const cipher = createCipheriv('aes-128-cbc', key, iv);
-  const data = Buffer.concat([cipher.update(JSON.stringify(result), 'utf8'), cipher.final()]).toString(
-    'base64',
-  );
-  return JSON.stringify({ ix, iv: iv.toString('hex'), data });
+  return { router: router as unknown as SandboxRouter, control };
 }

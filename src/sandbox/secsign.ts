@@ -1,8 +1,9 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import type { SandboxOperation, WireFaults } from './faults.js';
+import type { SandboxOperation, WireFaults, SandboxRouter } from './faults.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import express, { type Request, type Response, type Router } from 'express';
-import { PNG } from 'pngjs';
+import type { Request, Response } from 'express';
+import { express } from './peers.js';
+import { PNG } from './peers.js';
 import { SecSignState } from '../verifiers/secsign.js';
 import { readBody } from './body.js';
 
@@ -103,7 +104,7 @@ export function createSecSignSandbox(
   baseUrl: string,
   options: SecSignSandboxOptions = {},
   wire?: WireFaults,
-): { primary: Router; fallback: Router; control: SecSignSandbox } {
+): { primary: SandboxRouter; fallback: SandboxRouter; control: SecSignSandbox } {
   const sessions = new Map<string, Session>();
   const ttlMs = options.sessionTtlMs ?? 600_000;
   const knownIds = options.knownIds ? new Set(options.knownIds.map((id) => id.toLowerCase())) : undefined;
@@ -267,7 +268,11 @@ export function createSecSignSandbox(
   primary.post('/', handle('primary'));
   const fallback = express.Router();
   fallback.post('/', handle('fallback'));
-  return { primary, fallback, control };
+  return {
+    primary: primary as unknown as SandboxRouter,
+    fallback: fallback as unknown as SandboxRouter,
+    control,
+  };
 }
 
 /** Writes `key=value&…` as SecSign does: values are not url-encoded. */

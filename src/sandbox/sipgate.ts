@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import express, { type Request, type Response, type Router } from 'express';
+import type { Request, Response } from 'express';
+import { express } from './peers.js';
 import { readBody } from './body.js';
-import type { WireFaults } from './faults.js';
+import type { WireFaults, SandboxRouter } from './faults.js';
 import type { SandboxInbox, SandboxMessage } from './inbox.js';
 
 export interface SipgateSandboxOptions {
@@ -56,7 +57,7 @@ export function createSipgateSandbox(
   inbox: SandboxInbox,
   options: SipgateSandboxOptions = {},
   wire?: WireFaults,
-): { router: Router; control: SipgateSandbox } {
+): { router: SandboxRouter; control: SipgateSandbox } {
   const tokenId = options.tokenId ?? 'token-SANDBX';
   const token = options.token ?? randomUUID();
   const basic = `Basic ${Buffer.from(`${tokenId}:${token}`).toString('base64')}`;
@@ -137,5 +138,5 @@ export function createSipgateSandbox(
     answer(res, 204);
   });
   router.all('/{*rest}', (req, res) => arrive(req).answer(res, 404, 'Not found'));
-  return { router, control };
+  return { router: router as unknown as SandboxRouter, control };
 }

@@ -1,7 +1,15 @@
-import { createHash, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { SandboxOperation, WireFaults } from './faults.js';
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
+import type { SandboxOperation, WireFaults, SandboxRouter } from './faults.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import express, { type Request, type Response, type Router } from 'express';
+import type { Request, Response } from 'express';
+import { express } from './peers.js';
 import {
   CompactEncrypt,
   SignJWT,
@@ -14,7 +22,7 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
-import QRCode from 'qrcode';
+import { QRCode } from './peers.js';
 
 /** A relying party registered at the sandbox manager. */
 export interface XignInClientRegistration {
@@ -31,6 +39,17 @@ export interface XignInClientRegistration {
   idTokenEncryptedResponseAlg?: 'RSA-OAEP' | 'RSA-OAEP-256' | 'ECDH-ES' | 'ECDH-ES+A256KW';
   /** Default `'A256CBC-HS512'`. */
   idTokenEncryptedResponseEnc?: 'A256CBC-HS512' | 'A128CBC-HS256' | 'A256GCM';
+}
+
+/** What `newClient()` answers: spread it into `XignInStrategy`'s options. */
+export interface XignInSandboxClient {
+  managerUrl: string;
+  clientId: string;
+  clientSecret: string;
+  redirectUri: string;
+  /** The client's private key, to decrypt the id_tokens the sandbox encrypts to it. */
+  decryptionKeys: Array<{ kid: string; key: KeyObject }>;
+  idTokenEncryption: { alg: 'ECDH-ES+A256KW'; enc: 'A256CBC-HS512' };
 }
 
 /** One switch per row of the security table: the next id_tokens misbehave this way. */
@@ -98,6 +117,12 @@ export interface XignInSandbox {
    */
   mintAtApproval: boolean;
   registerClient(client: XignInClientRegistration): void;
+  /**
+   * Registers a client in one call: a random id and secret, `redirectUri`, and a fresh P-256 key
+   * the sandbox encrypts id_tokens to (ECDH-ES+A256KW, A256CBC-HS512). Answers the strategy
+   * options for it: `new XignInStrategy({ ...sandbox.xignin.newClient({ redirectUri }) }, verify)`.
+   */
+  newClient(options: { redirectUri: string }): XignInSandboxClient;
   /** Replaces both signing keys; tokens then name a kid the client has not seen. */
   rotateKeys(): Promise<void>;
   /** Logins waiting for the phone. */
@@ -156,7 +181,7 @@ const XIGNIN_OPERATIONS: Record<string, SandboxOperation | undefined> = {
 export async function createXignInSandbox(
   baseUrl: string,
   wire?: WireFaults,
-): Promise<{ router: Router; control: XignInSandbox }> {
+): Promise<{ router: SandboxRouter; control: XignInSandbox }> {
   const issuer = `${baseUrl}/xignin`;
   const clients = new Map<string, XignInClientRegistration>();
   const logins = new Map<string, Login>();
@@ -208,6 +233,27 @@ export async function createXignInSandbox(
     mintAtApproval: false,
     hits,
     registerClient: (client) => clients.set(client.clientId, client),
+    newClient: ({ redirectUri }) => {
+      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const clientId = `sandbox-client-${randomBytes(6).toString('hex')}`;
+      const clientSecret = randomBytes(24).toString('base64url');
+      const kid = `${clientId}-enc`;
+      clients.set(clientId, {
+        clientId,
+        clientSecret,
+        redirectUris: [redirectUri],
+        idTokenEncryptedResponseAlg: 'ECDH-ES+A256KW',
+        jwks: [{ ...publicKey.export({ format: 'jwk' }), kid, use: 'enc' }],
+      });
+      return {
+        managerUrl: issuer,
+        clientId,
+        clientSecret,
+        redirectUri,
+        decryptionKeys: [{ kid, key: privateKey }],
+        idTokenEncryption: { alg: 'ECDH-ES+A256KW', enc: 'A256CBC-HS512' },
+      };
+    },
     rotateKeys: async () => {
       keys = await newSigningKeys();
     },
@@ -613,7 +659,7 @@ export async function createXignInSandbox(
     return undefined;
   }
 
-  return { router, control };
+  return { router: router as unknown as SandboxRouter, control };
 }
 
 async function newSigningKeys(): Promise<SigningKey[]> {

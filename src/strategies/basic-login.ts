@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { FactorRequest as Request } from '../internal/http.js';
 import { AuthenticationFailure, ConfigurationError } from '../errors.js';
 import { functionOption, positiveIntegerOption, requireFunction } from '../internal/options.js';
 import { FailureThrottle, reserveAll } from '../internal/throttle.js';

@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { FactorRequest as Request } from '../internal/http.js';
 import { LastwallClient, type LastwallClientOptions } from '../clients/lastwall.js';
 import { AuthenticationFailure, ConfigurationError } from '../errors.js';
 import { functionOption, positiveIntegerOption, stringOption } from '../internal/options.js';

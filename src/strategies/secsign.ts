@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import type { Request } from 'express';
+import type { FactorRequest as Request } from '../internal/http.js';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import {
   normalizeSecSignId,

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { finished } from 'node:stream';
-import type { Request } from 'express';
+import type { FactorRequest as Request } from '../internal/http.js';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { SmsSender } from '../clients/sipgate.js';
 import { AuthenticationFailure, ConfigurationError, InvalidPhoneNumberError, toError } from '../errors.js';
@@ -47,8 +47,8 @@ export interface SmsOtpIdentify {
   fromRequest(
     req: Request,
   ):
-    | Promise<{ identifier: string; user?: User | false | null }>
-    | { identifier: string; user?: User | false | null };
+    | Promise<{ identifier: string; user?: User | false | null | undefined }>
+    | { identifier: string; user?: User | false | null | undefined };
   /** Loads the user back by the id `getUserId` gave, when the code is verified. */
   byId(id: string): Promise<User | false | null | undefined> | User | false | null | undefined;
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Request } from 'express';
+import type { FactorRequest as Request } from '../internal/http.js';
 import { AuthenticationFailure, toError } from '../errors.js';
 import {
   logInForRequest,

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-import type { Request } from 'express';
+import type { FactorRequest as Request } from '../internal/http.js';
 import { createRemoteJWKSet, customFetch, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { XignInClient, type XignInClientOptions } from '../clients/xignin.js';

@@ -48,8 +48,12 @@ describe('the packed tarball, installed into a fresh project', function () {
         'express4@npm:express@^4',
         'express-session@^1',
         'passport@^0.7',
+        'pngjs@^7',
+        'qrcode@^1.5.4',
         'typescript@~5.9',
         '@types/node@^20',
+        '@types/express@^5',
+        '@types/passport@^1',
         '@types/express-session@^1',
       ],
       { cwd: project },
@@ -92,5 +96,100 @@ describe('the packed tarball, installed into a fresh project', function () {
     expect(await run(process.execPath, ['express5-secsign.mjs'])).to.match(
       /^express 5\.\d+\.\d+ secsign ok$/,
     );
+  });
+
+  it('--omit=dev into an app that has passport and express: at most 12 packages more, no second express; the sandbox names its missing peers; strict tsc with no @types/express', async () => {
+    const app = mkdtempSync(join(tmpdir(), 'pf-footprint-'));
+    try {
+      writeFileSync(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'pf-footprint', private: true, type: 'module' }),
+      );
+      const npm = (args: string[]) => exec(NPM, args, { cwd: app });
+      const install = ['install', '--no-audit', '--no-fund', '--loglevel=error', '--omit=dev'];
+      const listed = async () => {
+        const { stdout } = await npm(['ls', '--all', '--parseable', '--omit=dev']);
+        return new Set(stdout.trim().split('\n').slice(1));
+      };
+      await npm([...install, 'express@^4', 'passport@^0.7']);
+      const before = await listed();
+      await npm([...install, join(project, packed.filename)]);
+      const added = [...(await listed())].filter((path) => !before.has(path));
+      expect(added.length, added.join('\n')).to.be.at.most(12);
+      const expressCopies = [...(await listed())].filter((path) => /node_modules\/express$/.test(path));
+      expect(expressCopies, 'one Express: the app’s own 4.x').to.have.length(1);
+      const failed = await exec(
+        process.execPath,
+        ['-e', "await import('passport-factors/sandbox')", '--input-type=module'],
+        {
+          cwd: app,
+        },
+      ).then(
+        () => expect.fail('the sandbox loaded without pngjs and qrcode'),
+        (err: { stderr: string }) => err.stderr,
+      );
+      expect(failed).to.include('ConfigurationError');
+      expect(failed).to.include('needs pngjs, qrcode');
+      expect(failed).to.include('npm install --save-dev express pngjs qrcode');
+      // The main entry needs none of them.
+      const { stdout } = await exec(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          "const m = await import('passport-factors'); console.log(typeof m.SmsOtpStrategy)",
+        ],
+        { cwd: app },
+      );
+      expect(stdout.trim()).to.equal('function');
+      // Strict TypeScript with no @types/express (nor @types/passport): the declarations stand alone.
+      await npm([
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        'typescript@~5.9',
+        '@types/node@^20',
+      ]);
+      writeFileSync(
+        join(app, 'no-express-types.ts'),
+        [
+          "import { createServer } from 'node:http';",
+          "import { BasicLoginStrategy, jsonErrors, SmsOtpStrategy, XTokenStrategy } from 'passport-factors';",
+          "import type { Sandbox } from 'passport-factors/sandbox';",
+          'declare global { namespace Express { interface User { id: string; phone: string } } }',
+          'const basic = new BasicLoginStrategy(async (username, password) => (password ? { id: username, phone: "" } : false));',
+          'const sms = new SmsOtpStrategy({ sender: { send: async () => {} }, getPhoneNumber: (user) => user.phone });',
+          "const xToken = new XTokenStrategy({ secret: 'x'.repeat(32), passReqToCallback: true }, async (req, payload) => ({ id: payload.sub, phone: String(req.ip) }));",
+          'const onError = jsonErrors();',
+          'export const used: unknown[] = [basic.name, sms.send(), xToken.login({ authenticate: () => () => undefined }), onError, createServer];',
+          'export type S = Sandbox;',
+        ].join('\n'),
+      );
+      writeFileSync(
+        join(app, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'ES2022',
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            strict: true,
+            exactOptionalPropertyTypes: true,
+            skipLibCheck: false,
+            noEmit: true,
+            types: ['node'],
+          },
+          files: ['no-express-types.ts'],
+        }),
+      );
+      expect(existsSync(join(app, 'node_modules/@types/express')), 'no @types/express here').to.equal(false);
+      await exec(process.execPath, [join(app, 'node_modules/typescript/bin/tsc'), '-p', '.'], {
+        cwd: app,
+      }).catch((err: { stdout?: string }) =>
+        expect.fail(`tsc without @types/express:\n${err.stdout ?? String(err)}`),
+      );
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
   });
 });

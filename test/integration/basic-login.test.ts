@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Express, RequestHandler } from 'express';
+import type { Express, Request as ExpressRequest, RequestHandler } from 'express';
 import type { RedisClientType } from 'redis';
 import request from 'supertest';
 import {
@@ -359,12 +359,13 @@ describe('BasicLoginStrategy over HTTP', () => {
       expect((await agent.get('/signin')).body).to.deep.equal(['Invalid username or password.']);
     });
 
-    it('failWithError hands Express an error with the status', async () => {
+    it('failWithError hands Express the failure itself: status, stable code, WWW-Authenticate kept', async () => {
       const res = await request(await loginApp({}, { session: false, failWithError: true }))
         .get('/login')
         .set('Authorization', basicHeader('alice', 'wrong'));
       expect(res.status).to.equal(401);
-      expect(res.body.error).to.equal('Unauthorized');
+      expect(res.body).to.deep.equal({ error: 'Invalid username or password.', code: 'invalid_credentials' });
+      expect(res.headers['www-authenticate']).to.match(/^Basic realm="Users"/);
     });
 
     it('establishes a login session by default (passport ≥ 0.6 regenerates it) and keeps the user in it', async () => {
@@ -385,11 +386,14 @@ describe('BasicLoginStrategy over HTTP', () => {
     it('done-style verify with passReqToCallback receives the request first and its info reaches req.authInfo', async () => {
       const { app, passport } = appWithPassport();
       passport.use(
-        new BasicLoginStrategy({ passReqToCallback: true }, (req, username, password, done: VerifyDone) => {
-          done(null, password === 'pw' ? { id: username, via: req.get('x-via') } : false, {
-            method: 'basic',
-          });
-        }),
+        new BasicLoginStrategy(
+          { passReqToCallback: true },
+          (req: ExpressRequest, username, password, done: VerifyDone) => {
+            done(null, password === 'pw' ? { id: username, via: req.get('x-via') } : false, {
+              method: 'basic',
+            });
+          },
+        ),
       );
       app.get(
         '/login',

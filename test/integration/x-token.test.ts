@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import type { Express, RequestHandler } from 'express';
+import type { Express, Request as ExpressRequest, RequestHandler } from 'express';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT, UnsecuredJWT, decodeJwt } from 'jose';
 import type { RedisClientType } from 'redis';
@@ -440,10 +440,13 @@ describe('XTokenStrategy verify styles and faults', () => {
   it('passReqToCallback puts req first; a verify that throws answers 500, not a login', async () => {
     const store = new MemoryStore();
     const { app, passport } = appWithPassport();
-    const xToken = new XTokenStrategy({ secret, store, passReqToCallback: true }, async (req, payload) => {
-      if (req.get('x-explode')) throw new Error('db down');
-      return { id: payload.sub, via: req.get('x-via') };
-    });
+    const xToken = new XTokenStrategy(
+      { secret, store, passReqToCallback: true },
+      async (req: ExpressRequest, payload) => {
+        if (req.get('x-explode')) throw new Error('db down');
+        return { id: payload.sub, via: req.get('x-via') };
+      },
+    );
     passport.use(xToken);
     app.get('/me', xToken.protect(passport), (req, res) => res.json(req.user));
     app.use(jsonErrors);
