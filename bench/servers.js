@@ -85,6 +85,8 @@ const xignin = new XignInStrategy(
     redirectUri: `${oursOidc.url}/callback`,
     decryptionKeys: [{ kid: 'bench-enc', key: encryption.privateKey }],
     idTokenEncryption: { alg: 'ECDH-ES+A256KW', enc: 'A256CBC-HS512' },
+    // Every prepared login comes from this one loopback client; B-OIDC measures the callback.
+    startLimit: { points: 1_000_000, durationSec: 60 },
   },
   (claims) => (claims.sub === 'xign-7f3a1c' ? USER : false),
 );
