@@ -98,19 +98,9 @@ export class StartLimit {
     option: unknown,
     owner: string,
   ) {
-    if (option !== undefined && (option === null || typeof option !== 'object')) {
-      throw new ConfigurationError(`${owner}: \`startLimit\` must be an object { points, durationSec }.`);
-    }
-    const { points, durationSec } = (option ?? {}) as StartLimitOptions;
     this.limiter = store.createRateLimiter({
       keyPrefix,
-      points: positiveIntegerOption(points, DEFAULT_START_LIMIT.points, 'startLimit.points', owner),
-      durationSec: positiveIntegerOption(
-        durationSec,
-        DEFAULT_START_LIMIT.durationSec,
-        'startLimit.durationSec',
-        owner,
-      ),
+      ...limitOption(option, DEFAULT_START_LIMIT, 'startLimit', owner),
     });
   }
 
@@ -118,6 +108,26 @@ export class StartLimit {
   consume(req: IncomingMessage): Promise<void> {
     return consumeOrThrow(this.limiter, clientOf(req), 'Too many login attempts from here. Try again later.');
   }
+}
+
+/**
+ * A `{ points, durationSec }` limit option, each part a positive whole number; an absent part takes
+ * its default. Errors name the option (`startLimit.points`, …).
+ */
+export function limitOption(
+  option: unknown,
+  defaults: { points: number; durationSec: number },
+  name: string,
+  owner: string,
+): { points: number; durationSec: number } {
+  if (option !== undefined && (option === null || typeof option !== 'object')) {
+    throw new ConfigurationError(`${owner}: \`${name}\` must be an object { points, durationSec }.`);
+  }
+  const { points, durationSec } = (option ?? {}) as Partial<StartLimitOptions>;
+  return {
+    points: positiveIntegerOption(points, defaults.points, `${name}.points`, owner),
+    durationSec: positiveIntegerOption(durationSec, defaults.durationSec, `${name}.durationSec`, owner),
+  };
 }
 
 /** The client a request counts against: Express's `req.ip` (trust proxy aware), else the socket's address. */

@@ -1,20 +1,21 @@
 import type { IncomingMessage } from 'node:http';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
-import { ConfigurationError, toError, type FailureChallenge } from '../errors.js';
+import { AuthenticationFailure, ConfigurationError, toError, type FailureChallenge } from '../errors.js';
 import { sendJson, sendFailure, type Handler } from '../internal/http.js';
 import { auditHook, functionOption } from '../internal/options.js';
 import { originCheck, type OriginCheck } from '../internal/origin.js';
-import { consumeOrThrow } from '../internal/throttle.js';
+import { consumeOrThrow, limitOption } from '../internal/throttle.js';
 import { userIdOf, type User } from '../internal/verify.js';
 import { PartialLogin } from '../journey/partial-login.js';
 import { MemoryStore } from '../stores/memory.js';
 import type { Store } from '../stores/store.js';
-import { AuthenticationFailure } from '../errors.js';
 import type { RiscStrategy } from './risc.js';
 
 const OWNER = 'RiskStepUp';
 /** This journey's data in the partial-login state: reset whenever a new journey starts. */
 const DATA_KEY = 'risk';
+/** Unlock emails: 3 an hour, per user and per browser. */
+const UNLOCK_LIMIT = { points: 3, durationSec: 3600 };
 
 /** A limit: `points` requests per `durationSec` seconds. */
 export interface UnlockLimit {
@@ -110,11 +111,11 @@ export class RiskStepUp {
     const store = options.store ?? new MemoryStore();
     this.unlockPerUser = store.createRateLimiter({
       keyPrefix: 'risk-unlock:user',
-      ...limit(options.unlockLimitPerUser, 'unlockLimitPerUser'),
+      ...limitOption(options.unlockLimitPerUser, UNLOCK_LIMIT, 'unlockLimitPerUser', OWNER),
     });
     this.unlockPerBrowser = store.createRateLimiter({
       keyPrefix: 'risk-unlock:browser',
-      ...limit(options.unlockLimitPerBrowser, 'unlockLimitPerBrowser'),
+      ...limitOption(options.unlockLimitPerBrowser, UNLOCK_LIMIT, 'unlockLimitPerBrowser', OWNER),
     });
     this.emit = auditHook<RiskStepUpEvent>(options.onEvent, OWNER);
     this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
@@ -288,20 +289,4 @@ function scoreOf(info: unknown): number | undefined {
 
 function noPending(res: Parameters<Handler>[1], message: string): void {
   sendJson(res, 409, { error: message, code: 'no_pending_challenge' });
-}
-
-function limit(value: UnlockLimit | undefined, name: string): { points: number; durationSec: number } {
-  if (value === undefined) return { points: 3, durationSec: 3600 };
-  const valid =
-    value !== null &&
-    typeof value === 'object' &&
-    Number.isSafeInteger(value.points) &&
-    value.points > 0 &&
-    Number.isSafeInteger(value.durationSec) &&
-    value.durationSec > 0;
-  if (!valid)
-    throw new ConfigurationError(
-      `${OWNER}: \`${name}\` must be { points, durationSec } with positive whole numbers.`,
-    );
-  return { points: value.points, durationSec: value.durationSec };
 }

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import {
   BasicLoginStrategy,
+  ConfigurationError,
   MemoryStore,
   PartialLogin,
   RiscStrategy,
@@ -306,5 +307,24 @@ describe('RiskStepUp: password → RISC → step-up or unlock, over HTTP', () =>
     expect(sandbox.inbox.to('bob@app.example')).to.have.length(0);
     const own = await agent.post('/unlock').set('Sec-Fetch-Site', 'same-origin');
     expect(own.status).to.equal(202);
+  });
+
+  it('options are validated with messages that name them', () => {
+    const { passport } = appWithPassport();
+    const login = new PartialLogin({ passport, requiredFactors: [['basic-login', 'risc']] });
+    const risc = new RiscStrategy({ ...sandbox.lastwall.credentials });
+    closers.push(() => risc.client.close());
+    expect(
+      () => new RiskStepUp({ login, risc, unlockLimitPerUser: { points: 0, durationSec: 60 } }),
+    ).to.throw(ConfigurationError, /unlockLimitPerUser\.points/);
+    expect(() => new RiskStepUp({ login, risc, unlockLimitPerBrowser: 3 as never })).to.throw(
+      ConfigurationError,
+      /unlockLimitPerBrowser/,
+    );
+    expect(() => new RiskStepUp({ login: {} as never, risc })).to.throw(ConfigurationError, /login/);
+    expect(() => new RiskStepUp({ login, risc, allowedOrigins: ['not a url'] })).to.throw(
+      ConfigurationError,
+      /allowedOrigins/,
+    );
   });
 });
