@@ -1,7 +1,8 @@
 // B-MEM: heap bytes per pending one-time code in the memory store, for 100,000 codes.
 // Run by bench/run.js with node --expose-gc; prints one JSON line.
 import { randomBytes } from 'node:crypto';
-import { MemoryStore, OneTimeCodes } from 'passport-factors';
+import { OneTimeCodes } from 'passport-factors/sms-otp';
+import { MemoryStore } from 'passport-factors/stores';
 
 const n = Number(process.env.BENCH_MEM_CODES ?? 100_000);
 if (typeof global.gc !== 'function') throw new Error('Run with node --expose-gc.');

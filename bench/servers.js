@@ -5,13 +5,17 @@
 // single-use inputs each side needs (authorization codes, one-time codes).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import inspector from 'node:inspector';
 import express from 'express';
 import session from 'express-session';
 import * as oidc from 'openid-client';
 import { Strategy as OidcStrategy } from 'openid-client/passport';
 import { Passport } from 'passport';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
-import { MemoryStore, RedisStore, SmsOtpStrategy, XignInStrategy, XTokenStrategy } from 'passport-factors';
+import { SmsOtpStrategy } from 'passport-factors/sms-otp';
+import { MemoryStore, RedisStore } from 'passport-factors/stores';
+import { XignInStrategy } from 'passport-factors/xignin';
+import { XTokenStrategy } from 'passport-factors/x-token';
 import { startSandbox } from 'passport-factors/sandbox';
 import { createClient } from 'redis';
 import { request } from 'undici';
@@ -238,6 +242,12 @@ async function preparedCallback(appUrl) {
   return { cookie, path: `${back.pathname}${back.search}` };
 }
 
+let profiler;
+const post = (method, params) =>
+  new Promise((resolve, reject) =>
+    profiler.post(method, params, (err, result) => (err ? reject(err) : resolve(result))),
+  );
+
 async function prepare(kind, n) {
   const out = [];
   switch (kind) {
@@ -267,6 +277,25 @@ async function prepare(kind, n) {
         out.push({ user, session: binding, code });
       }
       return out;
+    }
+    case 'profile-start': {
+      // bench/profile.js: a V8 CPU profile of the load only (not of start-up).
+      profiler ??= new inspector.Session();
+      profiler.connect();
+      await post('Profiler.enable');
+      await post('Profiler.setSamplingInterval', { interval: n });
+      await post('Profiler.start');
+      return null;
+    }
+    case 'profile-stop': {
+      const { profile } = await post('Profiler.stop');
+      profiler.disconnect();
+      return profile;
+    }
+    case 'cpu': {
+      // The process's CPU time so far (µs); the parent divides a run's share by its requests.
+      const { user, system } = process.cpuUsage();
+      return user + system;
     }
     case 'xtoken': {
       // Fresh token families: every X-Token request renews its token (the predecessor lives on

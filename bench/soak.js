@@ -10,7 +10,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import autocannon from 'autocannon';
-import { MemoryStore } from 'passport-factors';
+import { MemoryStore } from 'passport-factors/stores';
 import { startSandbox } from 'passport-factors/sandbox';
 import { createExampleApp } from '../example-app/app.js';
 

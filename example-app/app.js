@@ -1,22 +1,18 @@
 // The example app: every flow of passport-factors on one Express 5 app. It imports only the
-// package's public face ('passport-factors'), as an application would.
+// package's public entry points ('passport-factors/sms-otp', ...), as an application would.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import session from 'express-session';
 import { Passport } from 'passport';
-import {
-  BasicLoginStrategy,
-  MemoryStore,
-  PartialLogin,
-  RiscStrategy,
-  RiskStepUp,
-  SecSignStrategy,
-  SipgateSmsSender,
-  SmsOtpStrategy,
-  XignInStrategy,
-  XTokenStrategy,
-} from 'passport-factors';
+import { BasicLoginStrategy } from 'passport-factors/basic-login';
+import { PartialLogin } from 'passport-factors/partial-login';
+import { RiscStrategy, RiskStepUp } from 'passport-factors/risc';
+import { SecSignStrategy, secSignHandlers } from 'passport-factors/secsign';
+import { SipgateSmsSender, SmsOtpStrategy, smsOtpHandlers } from 'passport-factors/sms-otp';
+import { MemoryStore } from 'passport-factors/stores';
+import { XignInStrategy, xignInHandlers } from 'passport-factors/xignin';
+import { XTokenStrategy, xTokenHandlers } from 'passport-factors/x-token';
 import { createUserDirectory, DEMO_USERS } from './users.js';
 
 const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
@@ -113,7 +109,6 @@ export async function createExampleApp(options = {}) {
     {
       secret: options.xTokenSecret ?? randomBytes(32),
       store,
-      publicUser: (user) => ({ id: user.id, username: user.username, name: user.name }),
     },
     (payload) => users.findById(payload.sub) ?? false,
   );
@@ -217,12 +212,16 @@ export async function createExampleApp(options = {}) {
   app.use(passport.session());
 
   // The X-Token API: no session, the token is the session.
-  app.post('/api/auth/login', xToken.login(passport));
-  app.get('/api/auth/refresh', xToken.refresh(passport));
-  app.post('/api/auth/logout', xToken.logout(passport));
-  // "Log out everywhere": every token family of the caller (B12).
-  app.post('/api/auth/logout-everywhere', xToken.logoutEverywhere(passport));
-  app.get('/api/secret', xToken.protect(passport), (req, res) => {
+  const api = xTokenHandlers(xToken, {
+    passport,
+    publicUser: (user) => ({ id: user.id, username: user.username, name: user.name }),
+  });
+  app.post('/api/auth/login', api.login);
+  app.get('/api/auth/refresh', api.refresh);
+  app.post('/api/auth/logout', api.logout);
+  // "Log out everywhere": every token family of the caller.
+  app.post('/api/auth/logout-everywhere', api.logoutEverywhere);
+  app.get('/api/secret', api.protect, (req, res) => {
     res.json({
       message: `Hello ${req.user.name}, this came from a secured API.`,
       at: new Date().toISOString(),
@@ -230,9 +229,10 @@ export async function createExampleApp(options = {}) {
   });
 
   // Password, then SMS code: the password step leaves a partial login; the code completes it.
+  const sms = smsOtpHandlers(smsOtp);
   const withName = { body: (outcome, user) => ({ ...outcome, user: publicUser(user) }) };
   app.post('/sms/login', smsLogin.step('basic-login', withName));
-  app.post('/sms/send', smsLogin.pendingUser(), smsOtp.send());
+  app.post('/sms/send', smsLogin.pendingUser(), sms.send);
   app.post('/sms/verify', smsLogin.step('sms-otp', withName));
   app.get('/sms/me', smsLogin.requireFactors('sms-otp'), (req, res) => {
     res.json({ user: publicUser(req.user), factors: smsLogin.factors(req).map((done) => done.factor) });
@@ -242,9 +242,10 @@ export async function createExampleApp(options = {}) {
   );
 
   // SecSign ID: start → the page polls status → complete decides.
-  app.post('/secsign/start', secsign.start());
-  app.get('/secsign/status', secsign.status());
-  app.post('/secsign/cancel', secsign.cancel());
+  const secsignRoutes = secSignHandlers(secsign, { passport });
+  app.post('/secsign/start', secsignRoutes.start);
+  app.get('/secsign/status', secsignRoutes.status);
+  app.post('/secsign/cancel', secsignRoutes.cancel);
   app.post('/secsign/complete', pushLogin.step('secsign', withName));
   app.get('/secsign/me', pushLogin.requireFactors('secsign'), (req, res) =>
     res.json({ user: publicUser(req.user), method: 'secsign' }),
@@ -252,7 +253,7 @@ export async function createExampleApp(options = {}) {
 
   // XignIn: a redirect login, and the manager's QR script (JS-login) posting the code here.
   app.get('/xignin/login', passport.authenticate('xignin'));
-  app.get('/xignin/js-config', xignin.jsLoginConfig());
+  app.get('/xignin/js-config', xignInHandlers(xignin, { passport }).jsLoginConfig);
   const xigninDone = (req, res, next, answer) =>
     pushLogin.authenticate('xignin', req, res, next, (user, failure, info) => {
       if (failure)
@@ -284,10 +285,10 @@ export async function createExampleApp(options = {}) {
   app.post('/risk/login', riskLogin.step('basic-login', withName));
   app.get('/risk/script', riskLogin.pendingUser(), (req, res) => {
     if (!req.user) return res.status(409).json({ error: 'Log in with your password first.' });
-    res.json({ scriptUrl: risc.scriptUrl(req.user.id) });
+    res.json({ scriptUrl: risc.client.scriptUrl(req.user.id) });
   });
   app.post('/risk/check', stepUp.check());
-  app.post('/risk/step-up/sms/send', riskLogin.pendingUser(), smsOtp.send());
+  app.post('/risk/step-up/sms/send', riskLogin.pendingUser(), sms.send);
   app.post('/risk/step-up/sms', stepUp.completeWith('sms-otp'));
   app.post('/risk/step-up/secsign', stepUp.completeWith('secsign'));
   app.post('/risk/unlock', stepUp.sendUnlockEmail());
@@ -301,6 +302,12 @@ export async function createExampleApp(options = {}) {
   });
   app.use(express.static(publicDir, { index: 'index.html' }));
   app.use((err, _req, res, _next) => {
+    // A fault after the answer went out (express-session saving or touching the session as the
+    // response ends, while its store is failing over): the answer stands; nothing more to send.
+    if (res.headersSent) {
+      if (!res.writableEnded) res.destroy();
+      return;
+    }
     // Faults are answered without detail: the client learns nothing about internals. A full or
     // unreachable store (StoreError, 503) is a busy server, not a bug: the client may retry.
     const status = typeof err.status === 'number' && err.status >= 400 ? err.status : 500;

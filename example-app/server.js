@@ -5,11 +5,38 @@
 // REDIS_URL puts the sessions (connect-redis) and the strategies' state (RedisStore) on Redis, so
 // several instances behind one load balancer share logins, codes and limits. Those instances must
 // also share SESSION_SECRET, X_TOKEN_SECRET and OTP_SECRET (each at least 32 characters).
+// Instead of REDIS_URL: REDIS_CLUSTER=host:port,host:port (any nodes of a Redis Cluster), or
+// REDIS_SENTINELS=host:port,... with REDIS_SENTINEL_NAME (the master's name, default `mymaster`).
 import { RedisStore as RedisSessionStore } from 'connect-redis';
-import { ConfigurationError, RedisStore } from 'passport-factors';
+import { ConfigurationError, StoreError } from 'passport-factors';
+import { RedisStore } from 'passport-factors/stores';
 import { startSandbox } from 'passport-factors/sandbox';
-import { createClient } from 'redis';
+import { createClient, createCluster, createSentinel } from 'redis';
 import { createExampleApp } from './app.js';
+
+/**
+ * connect-redis, with its faults answered like the strategies' own store faults: a StoreError
+ * (503, "busy, try again"), not a 500, while Redis is unreachable or failing over.
+ */
+class SessionStore extends RedisSessionStore {
+  get(sid, done) {
+    super.get(sid, (err, value) => done(sessionFault(err), value));
+  }
+  set(sid, sess, done) {
+    super.set(sid, sess, (err) => done?.(sessionFault(err)));
+  }
+  // A touch only extends the session's lifetime, as the answer goes out: when it fails the session
+  // keeps its old expiry, and the answer stands (express-session would otherwise hand the error on
+  // after the response has ended, and Express would reset the connection).
+  touch(sid, sess, done) {
+    super.touch(sid, sess, () => done?.());
+  }
+  destroy(sid, done) {
+    super.destroy(sid, (err) => done?.(sessionFault(err)));
+  }
+}
+const sessionFault = (err) =>
+  err ? new StoreError('The session store failed; check that Redis is reachable.', { cause: err }) : err;
 
 const port = Number(process.env.PORT ?? 3000);
 const publicUrl = process.env.PUBLIC_URL ?? `http://localhost:${port}`;
@@ -33,18 +60,45 @@ if (!allVendorsConfigured) {
   }
 }
 
+const nodes = (list) =>
+  list.split(',').map((address) => {
+    const [host, port] = address.trim().split(':');
+    return { host, port: Number(port) };
+  });
 let redis;
+let redisName;
 const shared = {};
-if (process.env.REDIS_URL) {
-  redis = createClient({ url: process.env.REDIS_URL });
+if (env.REDIS_CLUSTER) {
+  redisName = `Redis Cluster ${env.REDIS_CLUSTER}`;
+  redis = createCluster({
+    rootNodes: nodes(env.REDIS_CLUSTER).map(({ host, port }) => ({ url: `redis://${host}:${port}` })),
+  });
+} else if (env.REDIS_SENTINELS) {
+  redisName = `Sentinel ${env.REDIS_SENTINELS}`;
+  redis = createSentinel({
+    name: env.REDIS_SENTINEL_NAME ?? 'mymaster',
+    sentinelRootNodes: nodes(env.REDIS_SENTINELS),
+  });
+} else if (env.REDIS_URL) {
+  redisName = env.REDIS_URL;
+  redis = createClient({ url: env.REDIS_URL });
+}
+if (redis) {
   redis.on('error', (err) => console.error(`Redis: ${err.message}`));
   await redis.connect();
   const prefix = process.env.REDIS_PREFIX ?? 'pf-demo:';
-  shared.store = new RedisStore({ client: redis, prefix: `${prefix}state:` });
-  shared.sessionStore = new RedisSessionStore({ client: redis, prefix: `${prefix}sess:` });
+  // Behind Sentinel the master replicates asynchronously: every write waits for the replica, so a
+  // failover cannot lose a renewal or a used code the old master answered (README: Running at scale).
+  const waitForReplicas = env.REDIS_SENTINELS ? { replicas: 1, timeoutMs: 500 } : undefined;
+  shared.store = new RedisStore({
+    client: redis,
+    prefix: `${prefix}state:`,
+    ...(waitForReplicas ? { waitForReplicas } : {}),
+  });
+  shared.sessionStore = new SessionStore({ client: redis, prefix: `${prefix}sess:` });
   for (const name of ['SESSION_SECRET', 'X_TOKEN_SECRET', 'OTP_SECRET']) {
     if ((process.env[name] ?? '').length < 32) {
-      console.error(`With REDIS_URL, set ${name} (at least 32 characters), the same on every instance.`);
+      console.error(`With Redis, set ${name} (at least 32 characters), the same on every instance.`);
       process.exit(2);
     }
   }
@@ -59,7 +113,7 @@ const listening = () => {
     console.log(`vendor sandbox:               ${sandbox.url}`);
     console.log(`sandbox phone (texts):        ${sandbox.url}/phone`);
   }
-  if (redis) console.log(`state and sessions on:        ${process.env.REDIS_URL}`);
+  if (redis) console.log(`state and sessions on:        ${redisName}`);
 };
 // Loopback by default: the demo users' passwords are published. HOST=0.0.0.0 opens it up.
 const server = app.listen(port, process.env.HOST || '127.0.0.1', listening);
@@ -69,6 +123,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     server.close();
     server.closeAllConnections();
     await sandbox?.close();
-    await redis?.quit();
+    await redis?.close();
   });
 }

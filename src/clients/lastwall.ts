@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption } from '../internal/options.js';
-import type { RiscResult } from '../verifiers/risc-snapshot.js';
+import type { RiscResult } from '../core/risc-snapshot.js';
 import { VendorHttp } from './http.js';
 
 const OWNER = 'LastwallClient';
@@ -134,7 +134,7 @@ export class LastwallClient {
       },
       body,
     });
-    // No Content-Type check: the module never reads the header (SECURITY.md V2). A body that is
+    // No Content-Type check: the module never reads the header. A body that is
     // not a JSON object is what refuses a gateway's page.
     let answer: { status?: unknown; error?: unknown } | undefined;
     try {

@@ -1,6 +1,6 @@
 import { ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption, stringOption } from '../internal/options.js';
-import { isSecSignState, type SecSignState } from '../verifiers/secsign.js';
+import { isSecSignState, type SecSignState } from '../core/secsign.js';
 import { VendorHttp } from './http.js';
 
 const OWNER = 'SecSignClient';
@@ -66,7 +66,7 @@ export class SecSignError extends VendorError {
  * Parses SecSign's `key=value&key=value` answer as the vendor's libraries do: split on `&`, then
  * at the FIRST `=` of each pair, key and value trimmed, no url-decoding (base64 padding `=`
  * survives). Stricter than they are in one way, on purpose: every pair must be `word=…`, so a
- * gateway's HTML page is refused by its shape whatever its Content-Type (SECURITY.md V2).
+ * gateway's HTML page is refused by its shape whatever its Content-Type.
  */
 export function parseSecSignResponse(body: string): Record<string, string> {
   const fields: Record<string, string> = Object.create(null);
@@ -214,7 +214,7 @@ export class SecSignClient {
             },
           );
         }
-        // No Content-Type check: no SecSign library reads the header (SECURITY.md V2); the body's
+        // No Content-Type check: no SecSign library reads the header; the body's
         // shape is what refuses a gateway's page.
         const fields = parseSecSignResponse(response.body.toString('utf8'));
         if (fields.error !== undefined) throw new SecSignError(fields.error, fields.errormsg ?? '');
@@ -250,7 +250,7 @@ function sessionParams(session: SecSignSessionRef): Record<string, string> {
 
 /**
  * No vendor source says whether SecSign echoes the session's ids in a state, cancel or release
- * answer, and no vendor library reads them (SECURITY.md V1): their absence is tolerated, but an
+ * answer, and no vendor library reads them: their absence is tolerated, but an
  * answer that names a different session is refused.
  */
 function requireSameSession(fields: Record<string, string>, session: SecSignSessionRef): void {

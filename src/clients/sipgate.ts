@@ -1,10 +1,6 @@
 import { ConfigurationError, VendorError } from '../errors.js';
 import { positiveIntegerOption } from '../internal/options.js';
-import {
-  allowedCountriesOption,
-  normalizeSmsNumber,
-  type PhoneNumberRules,
-} from '../verifiers/phone-number.js';
+import { allowedCountriesOption, normalizeSmsNumber, type PhoneNumberRules } from '../core/phone-number.js';
 import { VendorHttp, type VendorResponse } from './http.js';
 
 const OWNER = 'SipgateSmsSender';
@@ -205,7 +201,7 @@ function sendAtSeconds(sendAt: Date): number {
 
 /**
  * A 2xx body from sipgate must be JSON, or it did not come from sipgate. Its Content-Type is not
- * checked: sipgateio (axios) never reads it (SECURITY.md V2); the body's shape refuses a gateway page.
+ * checked: sipgateio (axios) never reads it; the body's shape refuses a gateway page.
  */
 function requireJsonBody(response: VendorResponse): void {
   try {

@@ -65,6 +65,7 @@ export class XignInClient {
   private readonly maxResponseBytes: number;
   private readonly pools = new Map<string, VendorHttp>();
   private discovery: Promise<XignInEndpoints> | undefined;
+  private announcedAcrValues: string[] | undefined;
 
   constructor(options: XignInClientOptions) {
     this.managerUrl = stringOption(options.managerUrl, '', 'managerUrl', OWNER);
@@ -119,6 +120,15 @@ export class XignInClient {
       throw err;
     });
     return { ...(await this.discovery), ...stripUndefined(this.overrides) };
+  }
+
+  /**
+   * The authentication context classes discovery announces (`acr_values_supported`), or
+   * `undefined` when it announces none or every endpoint is overridden (discovery is not read).
+   */
+  async acrValuesSupported(): Promise<string[] | undefined> {
+    await this.endpoints();
+    return this.announcedAcrValues;
   }
 
   /** Redeems an authorization code (RFC 6749 §4.1.3 / OIDC Core §3.1.3.1). */
@@ -329,6 +339,11 @@ export class XignInClient {
       );
     }
     const endpoint = (name: string) => (typeof doc[name] === 'string' ? (doc[name] as string) : undefined);
+    const acr = doc.acr_values_supported;
+    this.announcedAcrValues =
+      Array.isArray(acr) && acr.every((value) => typeof value === 'string' && value !== '')
+        ? (acr as string[])
+        : undefined;
     const authorization = endpoint('authorization_endpoint');
     const token = endpoint('token_endpoint');
     const jwks = endpoint('jwks_uri');
@@ -346,7 +361,7 @@ export class XignInClient {
       ...stripUndefined({
         userinfo: endpoint('userinfo_endpoint'),
         // No source names discovery keys for the push API: announced ones are used, else the
-        // documented paths (PROTOCOLS.md §3) on the manager URL.
+        // documented paths on the manager URL.
         push: endpoint('push_authentication_endpoint') ?? `${base}/api/push/authenticate`,
         pushStatus: endpoint('push_status_endpoint') ?? `${base}/api/push/authenticate/status`,
       }),
@@ -400,7 +415,7 @@ export class XignInClient {
  * The JSON object of an answer, or undefined when it has none. A 2xx OpenID answer that is not
  * labelled JSON is refused outright: OIDC Discovery §4.2, RFC 6749 §5.1 and OIDC Core §5.3.2 say
  * `application/json`, and openid-client checks it too. The push API's docs name no content type,
- * so there only the body's shape counts (SECURITY.md V2).
+ * so there only the body's shape counts.
  */
 function json(
   response: VendorResponse,

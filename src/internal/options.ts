@@ -48,3 +48,15 @@ export function auditHook<E>(value: unknown, owner: string): (event: E) => void 
     }
   };
 }
+
+/**
+ * A strategy's `name` option: the name Passport registers it under when `passport.use(strategy)`
+ * is called without one, and the name its route handlers authenticate with by default.
+ */
+export function nameOption(value: unknown, fallback: string, owner: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value.trim() === '' || value !== value.trim()) {
+    throw new ConfigurationError(`${owner}: \`name\` must be a non-empty string without surrounding spaces.`);
+  }
+  return value;
+}

@@ -16,7 +16,7 @@ export interface OriginCheckOptions {
 export type OriginCheck = (req: IncomingMessage) => void;
 
 /**
- * Builds the cross-site request check (CSRF, SECURITY.md U4) for route handlers that change state
+ * Builds the cross-site request check (CSRF) for route handlers that change state
  * on a POST from a browser session. `owner` names the strategy in option errors. The check:
  *
  * 1. `Sec-Fetch-Site: same-origin` or `none` (typed in the address bar): accepted.

@@ -1,8 +1,95 @@
 import type { IncomingMessage } from 'node:http';
-import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
-import { AuthenticationFailure, ConfigurationError } from '../errors.js';
-import type { RateLimiterSpec } from '../stores/store.js';
+import {
+  RateLimiterRedis,
+  RateLimiterRes,
+  type IRateLimiterStoreOptions,
+  type RateLimiterAbstract,
+  type RateLimiterStoreAbstract,
+} from 'rate-limiter-flexible';
+import { AuthenticationFailure, ConfigurationError, PassportFactorsError, StoreError } from '../errors.js';
+import { consumeChecked, faultsAsStoreErrors } from '../stores/operations.js';
+import { assertStore, type ConsumeResult, type Store } from '../stores/store.js';
 import { positiveIntegerOption } from './options.js';
+
+/** A throttle a strategy asks for: `points` per `durationSec` window under one key namespace. */
+export interface LimiterSpec {
+  /** Namespace for this limiter's keys, e.g. `basic-login:fail-user`. */
+  keyPrefix: string;
+  /** Points that may be consumed per window. */
+  points: number;
+  /** Window length in seconds. */
+  durationSec: number;
+}
+
+/**
+ * A rate-limiter-flexible limiter over any store's `consume()` counter: the store only counts,
+ * rate-limiter-flexible applies the limit, and a store fault (of any kind, from any store) is a
+ * `StoreError` (503), never a plain `Error` and never a pass.
+ */
+export function createLimiter(
+  store: Pick<Store, 'consume' | 'delete'>,
+  spec: LimiterSpec,
+): RateLimiterAbstract {
+  assertStore(store, spec.keyPrefix.split(':')[0] ?? 'store');
+  return new StoreLimiter(
+    { storeClient: null, keyPrefix: spec.keyPrefix, points: spec.points, duration: spec.durationSec },
+    store,
+  );
+}
+
+/**
+ * rate-limiter-flexible declares `RateLimiterStoreAbstract` in its types but does not export it
+ * from its entry point, so it is reached through a limiter that extends it.
+ */
+function storeLimiterBase(): typeof RateLimiterStoreAbstract {
+  const base = Object.getPrototypeOf(RateLimiterRedis) as typeof RateLimiterStoreAbstract;
+  if (base?.name !== 'RateLimiterStoreAbstract') {
+    throw new Error(
+      'rate-limiter-flexible changed shape: RateLimiterRedis no longer extends RateLimiterStoreAbstract.',
+    );
+  }
+  return base;
+}
+
+/**
+ * rate-limiter-flexible's extension point for a custom backend (`RateLimiterStoreAbstract`: the
+ * same one its Redis and Memcached limiters use), over `Store.consume()`.
+ */
+class StoreLimiter extends storeLimiterBase() {
+  readonly #store: Pick<Store, 'consume' | 'delete'>;
+
+  constructor(options: IRateLimiterStoreOptions, store: Pick<Store, 'consume' | 'delete'>) {
+    super(options);
+    this.#store = store;
+  }
+
+  _getRateLimiterRes(_rlKey: string, changedPoints: number, result: ConsumeResult): RateLimiterRes {
+    return new RateLimiterRes(
+      Math.max(this.points - result.consumed, 0),
+      result.msBeforeNext,
+      result.consumed,
+      result.consumed === changedPoints,
+    );
+  }
+
+  _upsert(rlKey: string, points: number, msDuration: number, forceExpire = false): Promise<ConsumeResult> {
+    // No limiter here blocks beyond its window (rate-limiter-flexible's blockDuration).
+    if (forceExpire) return Promise.reject(new StoreError('A store limiter cannot block beyond its window.'));
+    return faultsAsStoreErrors(consumeChecked(this.#store as Store, rlKey, points, msDuration));
+  }
+
+  async _get(rlKey: string): Promise<ConsumeResult | null> {
+    const result = await faultsAsStoreErrors(
+      consumeChecked(this.#store as Store, rlKey, 0, this.duration * 1000),
+    );
+    return result.consumed === 0 && result.msBeforeNext <= 0 ? null : result;
+  }
+
+  async _delete(rlKey: string): Promise<boolean> {
+    await faultsAsStoreErrors(this.#store.delete(rlKey));
+    return true;
+  }
+}
 
 /**
  * A failure counter on rate-limiter-flexible. `reserve()` takes a failure slot BEFORE the check it
@@ -68,7 +155,10 @@ export async function consumeOrThrow(
     await limiter.consume(key);
   } catch (rejection) {
     // rate-limiter-flexible rejects with a RateLimiterRes when the limit is hit, an Error on a fault.
-    if (rejection instanceof Error) throw rejection;
+    if (rejection instanceof PassportFactorsError) throw rejection;
+    if (!(rejection instanceof RateLimiterRes)) {
+      throw new StoreError('The store failed while counting attempts.', { cause: rejection });
+    }
     throw rateLimitedAfter(rejection as RateLimiterRes, 'rate_limited', message);
   }
 }
@@ -84,7 +174,7 @@ export interface StartLimitOptions {
 export const DEFAULT_START_LIMIT = { points: 30, durationSec: 60 } as const;
 
 /**
- * Limits how much pending state one client can create before it has logged in (SECURITY.md U5):
+ * Limits how much pending state one client can create before it has logged in:
  * every unauthenticated start takes a point keyed by the client's address. The client is
  * Express's `req.ip`, so behind a proxy the app sets `trust proxy`; without Express it is the
  * socket's address. The bounded store still fails closed for a flood from many addresses.
@@ -92,13 +182,8 @@ export const DEFAULT_START_LIMIT = { points: 30, durationSec: 60 } as const;
 export class StartLimit {
   private readonly limiter: RateLimiterAbstract;
 
-  constructor(
-    store: { createRateLimiter(spec: RateLimiterSpec): RateLimiterAbstract },
-    keyPrefix: string,
-    option: unknown,
-    owner: string,
-  ) {
-    this.limiter = store.createRateLimiter({
+  constructor(store: Pick<Store, 'consume' | 'delete'>, keyPrefix: string, option: unknown, owner: string) {
+    this.limiter = createLimiter(store, {
       keyPrefix,
       ...limitOption(option, DEFAULT_START_LIMIT, 'startLimit', owner),
     });

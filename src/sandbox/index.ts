@@ -1,3 +1,10 @@
+/**
+ * `passport-factors/sandbox`: local servers that speak each vendor's wire protocol (sipgate.io,
+ * SecSign ID, XignIn, Lastwall), a "phone" page to approve or deny, and wire faults, so every flow
+ * runs on a laptop with no vendor account. For development and tests only.
+ *
+ * @module passport-factors/sandbox
+ */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +20,6 @@ import { createXignInSandbox, type XignInClientRegistration, type XignInSandbox 
 
 export { SandboxInbox, type SandboxMessage } from './inbox.js';
 export {
-  HUGE_BODY_BYTES,
   SANDBOX_OPERATIONS,
   WIRE_FAULTS,
   WireFaults,
@@ -23,7 +29,6 @@ export {
 } from './faults.js';
 export type { SipgateFaults, SipgateSandbox, SipgateSandboxOptions } from './sipgate.js';
 export type { LastwallSandbox, RiskDial } from './lastwall.js';
-export { encryptSnapshot } from './snapshot.js';
 export type { SecSignFaults, SecSignPhoneRequest, SecSignSandbox, SecSignSandboxOptions } from './secsign.js';
 export type {
   XignInClientRegistration,

@@ -2,7 +2,7 @@ import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type { Request } from 'express';
 import { express } from './peers.js';
 import { LASTWALL_SIGNATURE_ORDER } from '../clients/lastwall.js';
-import type { RiscResult } from '../verifiers/risc-snapshot.js';
+import type { RiscResult } from '../core/risc-snapshot.js';
 import { encryptSnapshot } from './snapshot.js';
 import { readBody } from './body.js';
 import type { SandboxInbox } from './inbox.js';

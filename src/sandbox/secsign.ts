@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Request, Response } from 'express';
 import { express } from './peers.js';
 import { PNG } from './peers.js';
-import { SecSignState } from '../verifiers/secsign.js';
+import { SecSignState } from '../core/secsign.js';
 import { readBody } from './body.js';
 
 export interface SecSignSandboxOptions {

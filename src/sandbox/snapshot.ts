@@ -1,5 +1,5 @@
 import { createCipheriv, randomBytes, randomInt } from 'node:crypto';
-import type { RiscResult } from '../verifiers/risc-snapshot.js';
+import type { RiscResult } from '../core/risc-snapshot.js';
 
 /** Encrypts a result in the snapshot format: `{ ix, iv, data }`, key window of the doubled secret at `ix`. */
 export function encryptSnapshot(result: RiscResult, secret: string): string {

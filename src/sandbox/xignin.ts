@@ -103,6 +103,10 @@ export interface XignInPendingLogin {
   clientId: string;
   /** For push logins: who it was sent to. */
   user?: string;
+  /** For redirect logins: the authorize request's `prompt`, `login_hint` and `acr_values`, when sent. */
+  prompt?: string;
+  loginHint?: string;
+  acrValues?: string[];
 }
 
 export interface XignInSandbox {
@@ -116,6 +120,11 @@ export interface XignInSandbox {
    * the relying party; `faults.idToken` then applies at approval.
    */
   mintAtApproval: boolean;
+  /**
+   * The authentication context classes discovery announces as `acr_values_supported` (default
+   * none: XignIn documents no acr values, so discovery names none unless a test sets some).
+   */
+  acrValuesSupported: string[];
   registerClient(client: XignInClientRegistration): void;
   /**
    * Registers a client in one call: a random id and secret, `redirectUri`, and a fresh P-256 key
@@ -145,6 +154,9 @@ interface Login {
   codeChallenge?: string;
   pushUser?: string;
   pushToken?: string;
+  prompt?: string;
+  loginHint?: string;
+  acrValues?: string[];
   result?: { code: string } | { error: string } | { idToken: string };
   createdAt: number;
 }
@@ -231,6 +243,7 @@ export async function createXignInSandbox(
     users,
     faults: {},
     mintAtApproval: false,
+    acrValuesSupported: [],
     hits,
     registerClient: (client) => clients.set(client.clientId, client),
     newClient: ({ redirectUri }) => {
@@ -265,6 +278,9 @@ export async function createXignInSandbox(
           kind: l.kind,
           clientId: l.clientId,
           ...(l.pushUser ? { user: l.pushUser } : {}),
+          ...(l.prompt ? { prompt: l.prompt } : {}),
+          ...(l.loginHint ? { loginHint: l.loginHint } : {}),
+          ...(l.acrValues ? { acrValues: l.acrValues } : {}),
         })),
     approve: (username, loginId) => finish(newest(loginId), username),
     deny: (loginId) => finish(newest(loginId), undefined),
@@ -420,6 +436,7 @@ export async function createXignInSandbox(
       id_token_encryption_enc_values_supported: ['A256CBC-HS512', 'A128CBC-HS256', 'A256GCM'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
       claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'nonce', 'email', 'name'],
+      ...(control.acrValuesSupported.length > 0 ? { acr_values_supported: control.acrValuesSupported } : {}),
     });
   });
 
@@ -447,6 +464,9 @@ export async function createXignInSandbox(
       state: q.state,
       nonce: q.nonce,
       codeChallenge: q.code_challenge,
+      ...(q.prompt ? { prompt: q.prompt } : {}),
+      ...(q.login_hint ? { loginHint: q.login_hint } : {}),
+      ...(q.acr_values ? { acrValues: q.acr_values.split(' ') } : {}),
     });
     const qr = await QRCode.toDataURL(`xignin://login/${login.id}`, { margin: 1, width: 220 });
     res.setHeader(

@@ -1,28 +1,19 @@
-import {
-  RateLimiterRedis,
-  RateLimiterRes,
-  type IRateLimiterStoreOptions,
-  type RateLimiterAbstract,
-  type RateLimiterStoreAbstract,
-} from 'rate-limiter-flexible';
 import { ConfigurationError, StoreError } from '../errors.js';
+import { macsEqual, parseCodeRecord, parseMembers, parseRolling, type RollingRecord } from './operations.js';
 import {
   ROLLING_MAX_PREDECESSORS,
   assertGrace,
   assertKey,
   assertMember,
+  assertPoints,
+  assertRedemption,
   assertTtl,
-  type RateLimiterSpec,
+  type CodeRedemption,
+  type CodeRedemptionResult,
+  type ConsumeResult,
   type RollResult,
   type Store,
 } from './store.js';
-
-/** A rolling record as kept in memory: data, current member, superseded members with their grace end. */
-interface Rolling {
-  d: string;
-  c: string;
-  p: Array<[member: string, until: number]>;
-}
 
 export interface MemoryStoreOptions {
   /**
@@ -38,26 +29,23 @@ export interface MemoryStoreOptions {
 }
 
 interface Entry {
-  value: string;
+  /**
+   * A rolling record is kept as the object `roll()` works on (parsing and re-serialising its
+   * predecessor list took most of an X-Token request's store time); readers of a string get it
+   * serialised (`text()`).
+   */
+  value: string | RollingRecord;
   expiresAt: number;
+}
+
+/** An entry's value as the string the Store interface answers. */
+function text(entry: Entry): string {
+  return typeof entry.value === 'string' ? entry.value : JSON.stringify(entry.value);
 }
 
 interface Counter {
   points: number;
-  /** `Infinity` for a counter without a window (rate-limiter-flexible's duration 0). */
   expiresAt: number;
-}
-
-/** What the store's rate limiters read and write: counters in the store's own bounded memory. */
-interface CounterStorage {
-  upsert(key: string, points: number, msDuration: number, forceExpire: boolean): CounterResult;
-  get(key: string): CounterResult | null;
-  delete(key: string): boolean;
-}
-
-interface CounterResult {
-  consumedPoints: number;
-  msBeforeNext: number;
 }
 
 /** A full store refuses new keys; sweeping the whole map again for every refused write would let a flood burn CPU. */
@@ -102,7 +90,8 @@ export class MemoryStore implements Store {
 
   async get(key: string): Promise<string | undefined> {
     assertKey(key);
-    return this.#live(key)?.value;
+    const entry = this.#live(key);
+    return entry && text(entry);
   }
 
   async take(key: string): Promise<string | undefined> {
@@ -110,13 +99,14 @@ export class MemoryStore implements Store {
     // Atomic by construction: no await between the read and the delete.
     const entry = this.#live(key);
     if (entry) this.#entries.delete(key);
-    return entry?.value;
+    return entry && text(entry);
   }
 
   async deleteIfEquals(key: string, expected: string): Promise<boolean> {
     assertKey(key);
     // Atomic by construction: no await between the comparison and the delete.
-    if (this.#live(key)?.value !== expected) return false;
+    const entry = this.#live(key);
+    if (!entry || text(entry) !== expected) return false;
     this.#entries.delete(key);
     return true;
   }
@@ -124,6 +114,7 @@ export class MemoryStore implements Store {
   async delete(key: string): Promise<void> {
     assertKey(key);
     this.#entries.delete(key);
+    this.#counters.delete(key);
   }
 
   async increment(key: string, ttlMs: number): Promise<number> {
@@ -131,7 +122,7 @@ export class MemoryStore implements Store {
     assertTtl(ttlMs);
     const entry = this.#live(key);
     if (entry) {
-      const count = Number(entry.value) + 1;
+      const count = Number(text(entry)) + 1;
       entry.value = String(count);
       return count;
     }
@@ -142,8 +133,11 @@ export class MemoryStore implements Store {
 
   async setRolling(key: string, data: string, current: string, ttlMs: number): Promise<void> {
     assertMember(current, 'rolling member');
-    const record: Rolling = { d: data, c: current, p: [] };
-    await this.set(key, JSON.stringify(record), ttlMs);
+    assertKey(key);
+    assertTtl(ttlMs);
+    if (typeof data !== 'string') throw new TypeError('A store value must be a string.');
+    if (!this.#entries.has(key)) this.#admit();
+    this.#entries.set(key, { value: { d: data, c: current, p: [] }, expiresAt: Date.now() + ttlMs });
   }
 
   async roll(key: string, presented: string, next: string | undefined, graceMs: number): Promise<RollResult> {
@@ -153,16 +147,22 @@ export class MemoryStore implements Store {
     assertGrace(graceMs);
     // Atomic by construction: no await between the read and the write.
     const entry = this.#live(key);
-    const record = entry && parseRolling(entry.value);
+    const record = entry && (typeof entry.value === 'string' ? parseRolling(entry.value) : entry.value);
     if (!entry || !record) return { status: 'absent' };
+    entry.value = record;
     const now = Date.now();
     if (record.c === presented) {
       if (next === undefined) return { status: 'current', data: record.d, current: record.c };
-      record.p = record.p.filter(([, until]) => until > now);
-      record.p.push([presented, now + graceMs]);
-      record.p.splice(0, Math.max(0, record.p.length - ROLLING_MAX_PREDECESSORS));
+      // In place: a busy family rolls many times within a grace, and this runs on every request.
+      const predecessors = record.p;
+      let kept = 0;
+      for (const pair of predecessors) if (pair[1] > now) predecessors[kept++] = pair;
+      predecessors.length = kept;
+      predecessors.push([presented, now + graceMs]);
+      if (predecessors.length > ROLLING_MAX_PREDECESSORS) {
+        predecessors.splice(0, predecessors.length - ROLLING_MAX_PREDECESSORS);
+      }
       record.c = next;
-      entry.value = JSON.stringify(record);
       return { status: 'rolled', data: record.d, current: next };
     }
     if (record.p.some(([member, until]) => member === presented && until > now)) {
@@ -178,7 +178,7 @@ export class MemoryStore implements Store {
     assertTtl(ttlMs);
     const now = Date.now();
     const entry = this.#live(key);
-    const members = (entry && parseMembers(entry.value)) || new Map<string, number>();
+    const members = (entry && parseMembers(text(entry))) || new Map<string, number>();
     for (const [name, until] of members) if (until <= now) members.delete(name);
     members.set(member, now + ttlMs);
     const value = JSON.stringify([...members]);
@@ -197,26 +197,67 @@ export class MemoryStore implements Store {
     if (!entry) return [];
     this.#entries.delete(key);
     const now = Date.now();
-    return [...(parseMembers(entry.value) ?? [])].filter(([, until]) => until > now).map(([name]) => name);
+    return [...(parseMembers(text(entry)) ?? [])].filter(([, until]) => until > now).map(([name]) => name);
   }
 
   /**
-   * A rate-limiter-flexible limiter whose counters live in this store's bounded memory: the keys
-   * are attacker-chosen (usernames, identifiers, client addresses), and rate-limiter-flexible's
-   * own `RateLimiterMemory` holds any number of them, each with its own timer. A new counter in a
-   * full store is refused like any new key (`ERR_STORE_FULL`).
+   * The throttles' counters, in this store's bounded memory: their keys are attacker-chosen
+   * (usernames, identifiers, client addresses), so a new counter in a full store is refused like
+   * any new key (`ERR_STORE_FULL`). Synchronous, so atomic in the process.
    */
-  createRateLimiter(spec: RateLimiterSpec): RateLimiterAbstract {
-    return new MemoryStoreRateLimiter(
-      {
-        storeClient: null,
-        keyPrefix: spec.keyPrefix,
-        points: spec.points,
-        duration: spec.durationSec,
-        ...(spec.blockDurationSec !== undefined ? { blockDuration: spec.blockDurationSec } : {}),
-      },
-      this.#counterStorage,
-    );
+  async consume(key: string, points: number, windowMs: number): Promise<ConsumeResult> {
+    assertKey(key);
+    assertPoints(points);
+    assertTtl(windowMs);
+    return this.#consume(key, points, windowMs, Date.now());
+  }
+
+  async compareAndSet(
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    assertKey(key);
+    assertTtl(ttlMs);
+    if (typeof value !== 'string') throw new TypeError('A store value must be a string.');
+    // Atomic by construction: no await between the comparison and the write.
+    const entry = this.#live(key);
+    if ((entry && text(entry)) !== expected) return false;
+    if (!entry) this.#admit();
+    this.#entries.set(key, { value, expiresAt: Date.now() + ttlMs });
+    return true;
+  }
+
+  /** One synchronous step: count, compare, consume (see `Store.redeemCode`). */
+  async redeemCode(request: CodeRedemption): Promise<CodeRedemptionResult> {
+    assertRedemption(request);
+    const { key, attemptsKey, userAttemptsKey, maxAttempts, maxUserAttempts, windowMs, now } = request;
+    const clock = Date.now();
+    const counted = this.#consume(attemptsKey, 1, windowMs, clock);
+    if (counted.consumed > maxAttempts) return { status: 'locked', msBeforeNext: counted.msBeforeNext };
+    const user = this.#consume(userAttemptsKey, 1, windowMs, clock);
+    if (user.consumed > maxUserAttempts) return { status: 'locked', msBeforeNext: user.msBeforeNext };
+    const entry = this.#live(key);
+    const record = entry && parseCodeRecord(text(entry));
+    if (!record) return { status: 'absent' };
+    if (now >= record.expiresAt) {
+      this.#entries.delete(key);
+      return { status: 'expired' };
+    }
+    if (macsEqual(record.mac, request.mac)) {
+      this.#entries.delete(key);
+      this.#counters.delete(attemptsKey);
+      this.#counters.delete(userAttemptsKey);
+      return { status: 'redeemed' };
+    }
+    const left = maxAttempts - counted.consumed;
+    const userLeft = maxUserAttempts - user.consumed;
+    if (Math.min(left, userLeft) <= 0) {
+      this.#entries.delete(key);
+      return { status: 'locked', msBeforeNext: left <= userLeft ? counted.msBeforeNext : user.msBeforeNext };
+    }
+    return { status: 'wrong', remaining: Math.min(left, userLeft) };
   }
 
   async close(): Promise<void> {
@@ -226,26 +267,17 @@ export class MemoryStore implements Store {
     this.#counters.clear();
   }
 
-  readonly #counterStorage: CounterStorage = {
-    upsert: (key, points, msDuration, forceExpire) => {
-      const now = Date.now();
-      const counter = this.#liveCounter(key, now);
-      if (counter && !forceExpire) {
-        counter.points += points;
-        return counterResult(counter, now);
-      }
-      if (!counter) this.#admit();
-      const fresh: Counter = { points, expiresAt: msDuration > 0 ? now + msDuration : Infinity };
-      this.#counters.set(key, fresh);
-      return counterResult(fresh, now);
-    },
-    get: (key) => {
-      const now = Date.now();
-      const counter = this.#liveCounter(key, now);
-      return counter ? counterResult(counter, now) : null;
-    },
-    delete: (key) => this.#counters.delete(key),
-  };
+  #consume(key: string, points: number, windowMs: number, now: number): ConsumeResult {
+    const counter = this.#liveCounter(key, now);
+    if (counter) {
+      counter.points += points;
+      return { consumed: counter.points, msBeforeNext: counter.expiresAt - now };
+    }
+    if (points === 0) return { consumed: 0, msBeforeNext: 0 };
+    this.#admit();
+    this.#counters.set(key, { points, expiresAt: now + windowMs });
+    return { consumed: points, msBeforeNext: windowMs };
+  }
 
   #live(key: string): Entry | undefined {
     const entry = this.#entries.get(key);
@@ -295,83 +327,4 @@ export class MemoryStore implements Store {
       if (counter.expiresAt <= now) this.#counters.delete(key);
     }
   }
-}
-
-function counterResult(counter: Counter, now: number): CounterResult {
-  return {
-    consumedPoints: counter.points,
-    msBeforeNext: counter.expiresAt === Infinity ? -1 : counter.expiresAt - now,
-  };
-}
-
-/**
- * rate-limiter-flexible declares `RateLimiterStoreAbstract` in its types but does not export it
- * from its entry point, so it is reached through a limiter that extends it.
- */
-function storeLimiterBase(): typeof RateLimiterStoreAbstract {
-  const base = Object.getPrototypeOf(RateLimiterRedis) as typeof RateLimiterStoreAbstract;
-  if (base?.name !== 'RateLimiterStoreAbstract') {
-    throw new Error(
-      'rate-limiter-flexible changed shape: RateLimiterRedis no longer extends RateLimiterStoreAbstract.',
-    );
-  }
-  return base;
-}
-
-/**
- * rate-limiter-flexible's extension point for a custom backend (`RateLimiterStoreAbstract`: the
- * same one its Redis and Memcached limiters use), over the MemoryStore's counters. The storage is
- * synchronous, so every upsert is atomic in the process.
- */
-class MemoryStoreRateLimiter extends storeLimiterBase() {
-  readonly #storage: CounterStorage;
-
-  constructor(options: IRateLimiterStoreOptions, storage: CounterStorage) {
-    super(options);
-    this.#storage = storage;
-  }
-
-  _getRateLimiterRes(_rlKey: string, changedPoints: number, result: CounterResult): RateLimiterRes {
-    return new RateLimiterRes(
-      Math.max(this.points - result.consumedPoints, 0),
-      result.msBeforeNext,
-      result.consumedPoints,
-      result.consumedPoints === changedPoints,
-    );
-  }
-
-  _upsert(rlKey: string, points: number, msDuration: number, forceExpire = false): Promise<CounterResult> {
-    // A refused new key (a StoreError) rejects the limiter's promise: consumeOrThrow passes it on.
-    return new Promise((resolve) => resolve(this.#storage.upsert(rlKey, points, msDuration, forceExpire)));
-  }
-
-  _get(rlKey: string): Promise<CounterResult | null> {
-    return Promise.resolve(this.#storage.get(rlKey));
-  }
-
-  _delete(rlKey: string): Promise<boolean> {
-    return Promise.resolve(this.#storage.delete(rlKey));
-  }
-}
-
-/** A rolling record, or `undefined` for a value that is not one (set by something else). */
-function parseRolling(value: string): Rolling | undefined {
-  try {
-    const record = JSON.parse(value) as Rolling;
-    if (typeof record?.d === 'string' && typeof record.c === 'string' && Array.isArray(record.p))
-      return record;
-  } catch {
-    // Not a rolling record.
-  }
-  return undefined;
-}
-
-function parseMembers(value: string): Map<string, number> | undefined {
-  try {
-    const pairs = JSON.parse(value) as Array<[string, number]>;
-    if (Array.isArray(pairs)) return new Map(pairs);
-  } catch {
-    // Not a member set.
-  }
-  return undefined;
 }

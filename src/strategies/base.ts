@@ -43,15 +43,18 @@ export abstract class FactorStrategy extends Strategy {
 
   protected abstract decide(req: Request, options: AuthenticateCallOptions): Promise<Decision>;
 
-  /** Headers a failure should carry (e.g. `WWW-Authenticate`). */
-  protected failureHeaders(_failure: AuthenticationFailure): Record<string, string> {
+  /** Headers a failure should carry (e.g. `WWW-Authenticate`); `options` are the call's. */
+  protected failureHeaders(
+    _failure: AuthenticationFailure,
+    _options: AuthenticateCallOptions,
+  ): Record<string, string> {
     return {};
   }
 
   override authenticate(req: Request, options?: AuthenticateCallOptions): void {
     this.decide(req, options ?? {})
       .catch((thrown: unknown) => {
-        if (thrown instanceof AuthenticationFailure) return this.failure(req, thrown);
+        if (thrown instanceof AuthenticationFailure) return this.failure(req, thrown, options ?? {});
         throw thrown;
       })
       .then((decision) => this.apply(req, decision, options ?? {}))
@@ -60,8 +63,8 @@ export abstract class FactorStrategy extends Strategy {
       .catch((thrown: unknown) => this.reportError(thrown));
   }
 
-  private failure(req: Request, failure: AuthenticationFailure): Decision {
-    const headers = this.failureHeaders(failure);
+  private failure(req: Request, failure: AuthenticationFailure, options: AuthenticateCallOptions): Decision {
+    const headers = this.failureHeaders(failure, options);
     if (failure.retryAfter !== undefined) headers['Retry-After'] = String(failure.retryAfter);
     setHeaders(req, headers);
     return { action: 'fail', challenge: failure.toChallenge(), status: failure.status, failure };

@@ -1,7 +1,7 @@
 import type { FactorRequest as Request } from '../internal/http.js';
 import { AuthenticationFailure, ConfigurationError } from '../errors.js';
-import { functionOption, positiveIntegerOption, requireFunction } from '../internal/options.js';
-import { FailureThrottle, reserveAll } from '../internal/throttle.js';
+import { functionOption, nameOption, positiveIntegerOption, requireFunction } from '../internal/options.js';
+import { createLimiter, FailureThrottle, reserveAll } from '../internal/throttle.js';
 import {
   invokeVerify,
   type User,
@@ -10,8 +10,8 @@ import {
 } from '../internal/verify.js';
 import { MemoryStore } from '../stores/memory.js';
 import type { Store } from '../stores/store.js';
-import { parseBasicAuthorization } from '../verifiers/basic-credentials.js';
-import { FactorStrategy, type Decision } from './base.js';
+import { parseBasicAuthorization } from '../core/basic-credentials.js';
+import { FactorStrategy, type AuthenticateCallOptions, type Decision } from './base.js';
 
 const OWNER = 'BasicLoginStrategy';
 
@@ -29,16 +29,34 @@ export interface BasicLoginThrottleOptions {
 }
 
 export interface BasicLoginOptions {
+  /**
+   * The name Passport registers the strategy under with `passport.use(basic)` (default
+   * `'basic-login'`); give the same to `xTokenHandlers`' `loginStrategy`.
+   */
+  name?: string;
   /** The realm sent in `WWW-Authenticate` (default `'Users'`). */
   realm?: string;
   /** Counters for throttling live here (default: a new `MemoryStore`; use `RedisStore` for several instances). */
   store?: Store;
-  /** Failure throttling (B7), on by default; `false` turns it off. */
+  /** Failure throttling against credential stuffing, on by default; `false` turns it off. */
   throttle?: BasicLoginThrottleOptions | false;
   /** The client address used for per-IP throttling (default `req.ip`, which honours Express's `trust proxy`). */
   getClientIp?: (req: Request) => string | undefined;
   /** Pass `req` as the verify function's first argument (default `false`). */
   passReqToCallback?: boolean;
+}
+
+/**
+ * What `passport.authenticate('basic-login', options)` may add for one route, besides Passport's
+ * own options.
+ */
+export interface BasicLoginAuthenticateOptions {
+  /**
+   * The realm of this route's `WWW-Authenticate` challenge (default: the strategy's `realm`), for
+   * routes that are separate protection spaces, such as an admin area and an API. The same rules
+   * as the strategy's `realm`; another value is an error naming the option, not ignored.
+   */
+  realm?: string;
 }
 
 export type BasicLoginVerify = VerifyFunction<[username: string, password: string]>;
@@ -54,7 +72,7 @@ const INVALID_MESSAGE = 'Invalid username or password.';
  * fixed challenge so it cannot tell an attacker which usernames exist.
  */
 export class BasicLoginStrategy extends FactorStrategy {
-  override name = 'basic-login';
+  override name: string;
   private readonly verify: (...args: never[]) => unknown;
   private readonly passReqToCallback: boolean;
   private readonly challengeHeader: string;
@@ -73,18 +91,11 @@ export class BasicLoginStrategy extends FactorStrategy {
     const options: BasicLoginOptions = typeof optionsOrVerify === 'function' ? {} : (optionsOrVerify ?? {});
     const verify = typeof optionsOrVerify === 'function' ? optionsOrVerify : maybeVerify;
     requireFunction(verify, 'verify', OWNER);
+    this.name = nameOption(options.name, 'basic-login', OWNER);
     this.verify = verify as (...args: never[]) => unknown;
     this.passReqToCallback = options.passReqToCallback === true;
 
-    const realm = options.realm ?? 'Users';
-    // The realm goes inside a quoted-string: refuse what would need escaping or break the header.
-    // eslint-disable-next-line no-control-regex
-    if (typeof realm !== 'string' || realm === '' || /["\\\u0000-\u001f\u007f]/.test(realm)) {
-      throw new ConfigurationError(
-        `${OWNER}: \`realm\` must be a non-empty string without quotes, backslashes or control characters.`,
-      );
-    }
-    this.challengeHeader = `Basic realm="${realm}", charset="UTF-8"`;
+    this.challengeHeader = challenge(realmOption(options.realm, 'Users', 'realm'));
     this.getClientIp = functionOption(options.getClientIp, defaultClientIp, 'getClientIp', OWNER);
 
     if (options.throttle !== false) {
@@ -99,26 +110,28 @@ export class BasicLoginStrategy extends FactorStrategy {
       const perIp = positiveIntegerOption(throttle.maxFailuresPerIp, 100, 'throttle.maxFailuresPerIp', OWNER);
       const store = options.store ?? new MemoryStore();
       this.userThrottle = new FailureThrottle(
-        store.createRateLimiter({
+        createLimiter(store, {
           keyPrefix: 'basic-login:fail-user',
           points: perUser,
           durationSec: windowSec,
         }),
       );
       this.ipThrottle = new FailureThrottle(
-        store.createRateLimiter({ keyPrefix: 'basic-login:fail-ip', points: perIp, durationSec: windowSec }),
+        createLimiter(store, { keyPrefix: 'basic-login:fail-ip', points: perIp, durationSec: windowSec }),
       );
     }
   }
 
-  protected override async decide(req: Request): Promise<Decision> {
+  protected override async decide(req: Request, options: AuthenticateCallOptions): Promise<Decision> {
+    // A bad per-call realm is the app's mistake: an error, before any credential is looked at.
+    realmOption(options['realm'], 'Users', 'passport.authenticate() option `realm`');
     const credentials = parseBasicAuthorization(req.headers.authorization);
     if (!credentials) {
       throw new AuthenticationFailure('missing_credentials', 'Basic credentials are required.', 401);
     }
     const userKey = credentials.username.toLowerCase();
     const ipKey = this.getClientIp(req) ?? 'unknown';
-    // B10: the failure slot is taken BEFORE verify, atomically in the store, and given back on
+    // The failure slot is taken BEFORE verify, atomically in the store, and given back on
     // success. Checking first and counting after let every guess of a parallel burst (on one
     // instance or many) through the check before the first failure was counted.
     await reserveAll([
@@ -139,9 +152,31 @@ export class BasicLoginStrategy extends FactorStrategy {
     return { action: 'success', user, info };
   }
 
-  protected override failureHeaders(failure: AuthenticationFailure): Record<string, string> {
-    return failure.status === 401 ? { 'WWW-Authenticate': this.challengeHeader } : {};
+  protected override failureHeaders(
+    failure: AuthenticationFailure,
+    options: AuthenticateCallOptions,
+  ): Record<string, string> {
+    if (failure.status !== 401) return {};
+    const realm = options['realm'];
+    return { 'WWW-Authenticate': typeof realm === 'string' ? challenge(realm) : this.challengeHeader };
   }
+}
+
+/** A realm goes inside a quoted-string: refuse what would need escaping or break the header. */
+function realmOption(value: unknown, fallback: string, what: string): string {
+  if (value === undefined) return fallback;
+  // eslint-disable-next-line no-control-regex
+  if (typeof value !== 'string' || value === '' || /["\\\u0000-\u001f\u007f]/.test(value)) {
+    const name = what === 'realm' ? '`realm`' : what;
+    throw new ConfigurationError(
+      `${OWNER}: ${name} must be a non-empty string without quotes, backslashes or control characters.`,
+    );
+  }
+  return value;
+}
+
+function challenge(realm: string): string {
+  return `Basic realm="${realm}", charset="UTF-8"`;
 }
 
 function defaultClientIp(req: Request): string | undefined {

@@ -1,7 +1,7 @@
 import type { FactorRequest as Request } from '../internal/http.js';
 import { LastwallClient, type LastwallClientOptions } from '../clients/lastwall.js';
 import { AuthenticationFailure, ConfigurationError } from '../errors.js';
-import { functionOption, positiveIntegerOption, stringOption } from '../internal/options.js';
+import { functionOption, nameOption, positiveIntegerOption, stringOption } from '../internal/options.js';
 import {
   userIdOf,
   invokeVerify,
@@ -12,12 +12,14 @@ import {
 } from '../internal/verify.js';
 import { MemoryStore } from '../stores/memory.js';
 import type { Store } from '../stores/store.js';
-import { decryptRiscSnapshot, type RiscResult } from '../verifiers/risc-snapshot.js';
+import { decryptRiscSnapshot, type RiscResult } from '../core/risc-snapshot.js';
 import { FactorStrategy, type Decision } from './base.js';
 
 const OWNER = 'RiscStrategy';
 
 export interface RiscStrategyOptions extends LastwallClientOptions {
+  /** The name Passport registers the strategy under with `passport.use(risc)` (default `'risc'`). */
+  name?: string;
   /** The body field holding the snapshot the page's script produced (default `'riscdata'`). */
   snapshotField?: string;
   /**
@@ -44,9 +46,13 @@ export type RiscVerifyWithRequest = VerifyFunctionWithRequest<[result: RiscResul
  * `risc`: a Lastwall RISC spot check after the first factor. `passed` logs in; `risky` fails
  * `risky` and `failed` fails `failed_risk`, both with `score` and `browserId` in the challenge so the
  * app can step up (a second factor, then `preAuthenticate`) or offer the email unlock.
+ *
+ * The Lastwall calls the app makes itself (`scriptUrl`, `verifyApiKey`, `preAuthenticate`,
+ * `emailAuthenticate`) are on `risc.client`, the `LastwallClient` the strategy validates with.
  */
 export class RiscStrategy extends FactorStrategy {
-  override name = 'risc';
+  override name: string;
+  /** The Lastwall API client: `scriptUrl`, `verifyApiKey`, `preAuthenticate`, `emailAuthenticate`. */
   readonly client: LastwallClient;
   private readonly secret: string;
   private readonly snapshotField: string;
@@ -63,6 +69,7 @@ export class RiscStrategy extends FactorStrategy {
     super();
     if (options === null || typeof options !== 'object')
       throw new ConfigurationError(`${OWNER}: options are required.`);
+    this.name = nameOption(options.name, 'risc', OWNER);
     if (options.client !== undefined && !(options.client instanceof LastwallClient)) {
       throw new ConfigurationError(`${OWNER}: \`client\` must be a LastwallClient.`);
     }
@@ -94,13 +101,13 @@ export class RiscStrategy extends FactorStrategy {
     if (!req.user)
       throw new AuthenticationFailure('missing_credentials', 'Log in with your password first.', 401);
     const snapshot: unknown = (req.body as Record<string, unknown> | undefined)?.[this.snapshotField];
-    // R3: a missing or garbage snapshot is a failed check, never a score of 0.
+    // A missing or garbage snapshot is a failed check, never a score of 0.
     const result = decryptRiscSnapshot(snapshot, this.secret, this.maxAgeSec);
-    // R2: bound to the logged-in user, and used once.
+    // Bound to the logged-in user, and used once: no replay, no one else's snapshot.
     if (result.user_id !== this.getUserId(req.user)) throw failedRisk();
     if ((await this.store.increment(`risc:snapshot:${result.snapshot_id}`, this.maxAgeSec * 2000)) !== 1)
       throw failedRisk();
-    // R1: only Lastwall can say the decrypted result is genuine.
+    // Only Lastwall can say the decrypted result is genuine.
     if (this.validateWithVendor && !(await this.client.validate(result))) throw failedRisk();
 
     const details = { score: result.score, browserId: result.browser_id };
@@ -130,26 +137,6 @@ export class RiscStrategy extends FactorStrategy {
       if (user === false) throw failedRisk();
     }
     return { action: 'success', user, info: successInfo(info, { method: 'risc', ...details }) };
-  }
-
-  /** The browser script URL for a user (put it in the page; it fills the `riscdata` field). */
-  scriptUrl(userId: string): string {
-    return this.client.scriptUrl(userId);
-  }
-
-  /** Checks the API token and secret with Lastwall. */
-  verifyApiKey(): Promise<boolean> {
-    return this.client.verifyApiKey();
-  }
-
-  /** After a successful second factor: the next snapshot from this browser scores 0. */
-  preAuthenticate(userId: string, browserId: string): Promise<void> {
-    return this.client.preAuthenticate(userId, browserId);
-  }
-
-  /** Emails the user an unlock link for this browser (the email second factor). */
-  emailAuthenticate(userId: string, browserId: string, email?: string): Promise<void> {
-    return this.client.emailAuthenticate(userId, browserId, email);
   }
 }
 

@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { AuthenticationFailure, ConfigurationError, toError, type FailureChallenge } from '../errors.js';
-import { sendJson, sendFailure, type Handler } from '../internal/http.js';
-import { auditHook, functionOption } from '../internal/options.js';
+import type { Handler } from '../internal/http.js';
+import { auditHook, functionOption, stringOption } from '../internal/options.js';
+import { respondJson, type Respond } from '../handlers/respond.js';
 import { originCheck, type OriginCheck } from '../internal/origin.js';
-import { consumeOrThrow, limitOption } from '../internal/throttle.js';
+import { createLimiter, consumeOrThrow, limitOption } from '../internal/throttle.js';
 import { userIdOf, type User } from '../internal/verify.js';
 import { PartialLogin } from '../journey/partial-login.js';
 import { MemoryStore } from '../stores/memory.js';
@@ -37,6 +38,13 @@ export interface RiskStepUpOptions {
   login: PartialLogin;
   /** The RISC strategy (for `preAuthenticate` and `emailAuthenticate`), registered with `passport.use`. */
   risc: RiscStrategy;
+  /**
+   * The name the RISC strategy is registered under with `passport.use(name, risc)`, which is also
+   * its factor's name in the journey (default: the strategy's own `name`).
+   */
+  riscName?: string;
+  /** How the handlers write their answers (default `respondJson`: the documented JSON bodies). */
+  respond?: Respond;
   /** The user's id as Lastwall knows it (default `String(user.id)`). */
   getUserId?: (user: User) => string;
   /**
@@ -91,12 +99,14 @@ export class RiskStepUp {
   private readonly unlockPerBrowser: RateLimiterAbstract;
   private readonly emit: (event: RiskStepUpEvent) => void;
   private readonly checkOrigin: OriginCheck;
+  private readonly riscName: string;
+  private readonly respond: Respond;
 
   constructor(options: RiskStepUpOptions) {
     if (!options || !(options.login instanceof PartialLogin)) {
       throw new ConfigurationError(`${OWNER}: \`login\` must be the PartialLogin this journey is part of.`);
     }
-    if (!options.risc || typeof options.risc.preAuthenticate !== 'function') {
+    if (!options.risc || typeof options.risc.client?.preAuthenticate !== 'function') {
       throw new ConfigurationError(`${OWNER}: \`risc\` must be the RiscStrategy you registered.`);
     }
     this.login = options.login;
@@ -109,16 +119,18 @@ export class RiskStepUp {
     );
     this.getEmail = functionOption(options.getEmail, () => undefined, 'getEmail', OWNER);
     const store = options.store ?? new MemoryStore();
-    this.unlockPerUser = store.createRateLimiter({
+    this.unlockPerUser = createLimiter(store, {
       keyPrefix: 'risk-unlock:user',
       ...limitOption(options.unlockLimitPerUser, UNLOCK_LIMIT, 'unlockLimitPerUser', OWNER),
     });
-    this.unlockPerBrowser = store.createRateLimiter({
+    this.unlockPerBrowser = createLimiter(store, {
       keyPrefix: 'risk-unlock:browser',
       ...limitOption(options.unlockLimitPerBrowser, UNLOCK_LIMIT, 'unlockLimitPerBrowser', OWNER),
     });
     this.emit = auditHook<RiskStepUpEvent>(options.onEvent, OWNER);
     this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
+    this.riscName = stringOption(options.riscName, this.risc.name, 'riscName', OWNER);
+    this.respond = functionOption<Respond>(options.respond, respondJson, 'respond', OWNER);
   }
 
   /** Wraps a POST handler: another site's request is answered 403 `cross_origin` and goes no further. */
@@ -127,7 +139,7 @@ export class RiskStepUp {
       try {
         this.checkOrigin(req);
       } catch (err) {
-        if (err instanceof AuthenticationFailure) return sendFailure(res, err);
+        if (err instanceof AuthenticationFailure) return this.fail(req, res, err);
         return next(toError(err));
       }
       handler(req, res, next);
@@ -139,19 +151,24 @@ export class RiskStepUp {
     return this.sameSite((req, res, next) => {
       this.login.currentUser(req).then(
         (current) => {
-          if (!current) return noPending(res, 'Log in with the first factor before the risk check.');
-          this.login.authenticate(this.risc.name, req, res, next, (user, failure, info) => {
-            if (failure) return this.answerCheckFailure(req, res, failure.challenge, failure.status);
+          if (!current)
+            return this.noPending(req, res, 'Log in with the first factor before the risk check.');
+          this.login.authenticate(this.riscName, req, res, next, (user, failure, info) => {
+            if (failure) {
+              return this.answerCheckFailure(req, res, failure.challenge, failure.status).catch(
+                (err: unknown) => this.failOrNext(req, res, next, err),
+              );
+            }
             const score = scoreOf(info);
             const userId = this.getUserId(user as User);
-            this.login.setJourneyData(req, DATA_KEY, {} satisfies RiskJourney);
-            this.login.record(req, user, this.risc.name).then(
-              (outcome) => {
+            this.login
+              .setJourneyData(req, DATA_KEY, {} satisfies RiskJourney)
+              .then(() => this.login.record(req, user, this.riscName))
+              .then((outcome) => {
                 this.emit({ type: 'risk.passed', userId, score });
-                sendJson(res, 200, { status: 'passed', score, login: outcome });
-              },
-              (err: unknown) => next(toError(err)),
-            );
+                this.respond(res, 200, { status: 'passed', score, login: outcome }, req);
+              })
+              .catch((err: unknown) => this.failOrNext(req, res, next, err));
           });
         },
         (err: unknown) => next(toError(err)),
@@ -166,34 +183,34 @@ export class RiskStepUp {
     return this.sameSite((req, res, next) => {
       this.pendingJourney(req, 'step-up').then(
         (pending) => {
-          if (!pending) return noPending(res, 'No step-up is pending: run the risk check first.');
+          if (!pending) return this.noPending(req, res, 'No step-up is pending: run the risk check first.');
           const { user: expected, browserId } = pending;
           this.login.authenticate(strategy, req, res, next, (user, failure) => {
             if (failure) {
               const { message, code, ...details } = failure.challenge ?? {
                 message: 'Authentication failed.',
               };
-              return sendJson(res, failure.status, { error: message, code, ...details });
+              return this.respond(res, failure.status, { error: message, code, ...details }, req);
             }
             // The second factor must prove the SAME user: approving someone else's factor is no step-up.
             const userId = this.getUserId(expected);
             if (this.getUserId(user as User) !== userId) {
-              return sendJson(res, 401, {
-                error: 'That second factor belongs to another account.',
-                code: 'invalid_credentials',
-              });
+              return this.respond(
+                res,
+                401,
+                { error: 'That second factor belongs to another account.', code: 'invalid_credentials' },
+                req,
+              );
             }
-            this.risc
+            this.risc.client
               .preAuthenticate(userId, browserId)
-              .then(() => {
-                this.login.setJourneyData(req, DATA_KEY, {} satisfies RiskJourney);
-                return this.login.record(req, expected, [strategy, this.risc.name]);
-              })
+              .then(() => this.login.setJourneyData(req, DATA_KEY, {} satisfies RiskJourney))
+              .then(() => this.login.record(req, expected, [strategy, this.riscName]))
               .then((outcome) => {
                 this.emit({ type: 'risk.stepped_up', userId, browserId, factor: strategy });
-                sendJson(res, 200, { status: 'passed', stepUp: strategy, login: outcome });
+                this.respond(res, 200, { status: 'passed', stepUp: strategy, login: outcome }, req);
               })
-              .catch((err: unknown) => next(toError(err)));
+              .catch((err: unknown) => this.failOrNext(req, res, next, err));
           });
         },
         (err: unknown) => next(toError(err)),
@@ -209,7 +226,7 @@ export class RiskStepUp {
     return this.sameSite((req, res, next) => {
       const run = async () => {
         const pending = await this.pendingJourney(req, 'unlock');
-        if (!pending) return noPending(res, 'No unlock is pending: run the risk check first.');
+        if (!pending) return this.noPending(req, res, 'No unlock is pending: run the risk check first.');
         const { user, browserId } = pending;
         const userId = this.getUserId(user);
         try {
@@ -218,16 +235,16 @@ export class RiskStepUp {
         } catch (err) {
           if (!(err instanceof AuthenticationFailure)) throw err;
           this.emit({ type: 'risk.unlock_refused', userId, browserId, reason: 'rate_limited' });
-          return sendFailure(res, err);
+          return this.fail(req, res, err);
         }
         const email = await this.getEmail(user);
-        await this.risc.emailAuthenticate(
+        await this.risc.client.emailAuthenticate(
           userId,
           browserId,
           typeof email === 'string' && email !== '' ? email : undefined,
         );
         this.emit({ type: 'risk.unlock_sent', userId, browserId });
-        sendJson(res, 202, { sent: true });
+        this.respond(res, 202, { sent: true }, req);
       };
       run().catch((err: unknown) => next(toError(err)));
     });
@@ -235,20 +252,20 @@ export class RiskStepUp {
 
   /** Lets the request on only when the user is logged in and the risk check (or a step-up) passed. */
   requireCleared(): Handler {
-    return this.login.requireFactors(this.risc.name);
+    return this.login.requireFactors(this.riscName);
   }
 
   /** Whether this session passed the risk check (or a step-up after it). */
   isCleared(req: IncomingMessage): boolean {
-    return this.login.factors(req).some((done) => done.factor === this.risc.name);
+    return this.login.factors(req).some((done) => done.factor === this.riscName);
   }
 
-  private answerCheckFailure(
+  private async answerCheckFailure(
     req: IncomingMessage,
     res: Parameters<Handler>[1],
     challenge: FailureChallenge | undefined,
     status: number,
-  ): void {
+  ): Promise<void> {
     const browserId = typeof challenge?.browserId === 'string' ? challenge.browserId : undefined;
     const needs =
       challenge?.code === 'risky' && browserId
@@ -256,18 +273,45 @@ export class RiskStepUp {
         : challenge?.code === 'failed_risk' && browserId
           ? 'unlock'
           : undefined;
-    this.login.setJourneyData(req, DATA_KEY, { browserId, needs } satisfies RiskJourney);
+    await this.login.setJourneyData(req, DATA_KEY, { browserId, needs } satisfies RiskJourney);
     const user = (req as { user?: User }).user;
     if (user && needs === 'step-up')
       this.emit({ type: 'risk.step_up_required', userId: this.getUserId(user), browserId: browserId! });
     else if (user && challenge?.code === 'failed_risk')
       this.emit({ type: 'risk.failed', userId: this.getUserId(user), browserId });
-    sendJson(res, status, {
-      error: challenge?.message,
-      code: challenge?.code,
-      score: challenge?.score,
-      ...(needs ? { next: needs } : {}),
-    });
+    this.respond(
+      res,
+      status,
+      {
+        error: challenge?.message,
+        code: challenge?.code,
+        score: challenge?.score,
+        ...(needs ? { next: needs } : {}),
+      },
+      req,
+    );
+  }
+
+  /** A failure as every handler answers it: its status, `Retry-After`, `{ error, code, … }`. */
+  private fail(req: IncomingMessage, res: Parameters<Handler>[1], failure: AuthenticationFailure): void {
+    if (failure.retryAfter !== undefined) res.setHeader('Retry-After', String(failure.retryAfter));
+    const { message, ...challenge } = failure.toChallenge();
+    this.respond(res, failure.status, { error: message, ...challenge }, req);
+  }
+
+  /** A journey failure (a concurrent step consumed the state) is answered; anything else is an error. */
+  private failOrNext(
+    req: IncomingMessage,
+    res: Parameters<Handler>[1],
+    next: Parameters<Handler>[2],
+    err: unknown,
+  ): void {
+    if (err instanceof AuthenticationFailure) return this.fail(req, res, err);
+    next(toError(err));
+  }
+
+  private noPending(req: IncomingMessage, res: Parameters<Handler>[1], message: string): void {
+    this.respond(res, 409, { error: message, code: 'no_pending_challenge' }, req);
   }
 
   /** The pending user and browser when the last check asked for `needs`; else `undefined`. */
@@ -275,9 +319,10 @@ export class RiskStepUp {
     req: IncomingMessage,
     needs: RiskJourney['needs'],
   ): Promise<{ user: User; browserId: string } | undefined> {
+    // currentUser() loads the state first (without a session, from the store), then its data is read.
+    const user = await this.login.currentUser(req);
     const journey = this.login.journeyData<RiskJourney>(req, DATA_KEY);
     if (!journey || journey.needs !== needs || typeof journey.browserId !== 'string') return undefined;
-    const user = await this.login.currentUser(req);
     return user ? { user, browserId: journey.browserId } : undefined;
   }
 }
@@ -285,8 +330,4 @@ export class RiskStepUp {
 function scoreOf(info: unknown): number | undefined {
   const score = (info as { score?: unknown } | undefined)?.score;
   return typeof score === 'number' ? score : undefined;
-}
-
-function noPending(res: Parameters<Handler>[1], message: string): void {
-  sendJson(res, 409, { error: message, code: 'no_pending_challenge' });
 }

@@ -1,145 +1,28 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { finished } from 'node:stream';
 import type { FactorRequest as Request } from '../internal/http.js';
-import type { RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { SmsSender } from '../clients/sipgate.js';
-import { AuthenticationFailure, ConfigurationError, InvalidPhoneNumberError, toError } from '../errors.js';
-import { jsonRoute, sendJson, type Handler } from '../internal/http.js';
+import { ConfigurationError } from '../errors.js';
+import { nameOption, requireFunction } from '../internal/options.js';
 import {
-  auditHook,
-  functionOption,
-  positiveIntegerOption,
-  requireFunction,
-  stringOption,
-} from '../internal/options.js';
-import { sessionOf as requireSession } from '../internal/session.js';
-import { originCheck, type OriginCheck } from '../internal/origin.js';
-import { consumeOrThrow } from '../internal/throttle.js';
-import {
-  userIdOf,
   invokeVerify,
   successInfo,
   type User,
   type VerifyFunction,
   type VerifyFunctionWithRequest,
 } from '../internal/verify.js';
-import { MemoryStore } from '../stores/memory.js';
-import type { Store } from '../stores/store.js';
-import { OneTimeCodes, secretBytes } from '../verifiers/one-time-code.js';
-import {
-  allowedCountriesOption,
-  maskPhoneNumber,
-  normalizeSmsNumber,
-  sampleSmsNumber,
-  type PhoneNumberRules,
-} from '../verifiers/phone-number.js';
-import { FactorStrategy, setHeaders, type Decision } from './base.js';
+import { SmsOtpFlow, type SmsOtpOptions } from '../core/sms-otp.js';
+import type { OneTimeCodes } from '../core/one-time-code.js';
+import { AuthenticationFailure } from '../errors.js';
+import { FactorStrategy, type Decision } from './base.js';
+
+export type { SmsOtpEvent, SmsOtpIdentify, SmsOtpMessageContext, SmsOtpOptions } from '../core/sms-otp.js';
 
 const OWNER = 'SmsOtpStrategy';
 
-/** Passwordless mode: who a `send()` request is for, looked up by what the user typed. */
-export interface SmsOtpIdentify {
+export interface SmsOtpStrategyOptions extends SmsOtpOptions {
   /**
-   * Reads the identifier the user typed (an email, a phone number, a username) and finds the
-   * user. Answer `{ identifier, user: undefined }` for an unknown one: the response is the same.
+   * The name Passport registers the strategy under with `passport.use(smsOtp)` (default
+   * `'sms-otp'`).
    */
-  fromRequest(
-    req: Request,
-  ):
-    | Promise<{ identifier: string; user?: User | false | null | undefined }>
-    | { identifier: string; user?: User | false | null | undefined };
-  /** Loads the user back by the id `getUserId` gave, when the code is verified. */
-  byId(id: string): Promise<User | false | null | undefined> | User | false | null | undefined;
-}
-
-/** What `message(code, context)` is given to write the text. */
-export interface SmsOtpMessageContext {
-  serviceName: string;
-  ttlSeconds: number;
-  webOtpDomain: string | undefined;
-}
-
-/** Audit events; never the code, never the full number. */
-export type SmsOtpEvent =
-  | { type: 'sent'; userId: string | undefined; phone: string }
-  | { type: 'send_failed'; userId: string | undefined; phone: string; error: Error }
-  | { type: 'verified'; userId: string }
-  | { type: 'failed'; userId: string | undefined; code: string }
-  | { type: 'locked'; userId: string | undefined }
-  | { type: 'throttled'; userId: string | undefined; retryAfter: number | undefined };
-
-export interface SmsOtpStrategyOptions extends PhoneNumberRules {
-  /** Delivers the texts: `SipgateSmsSender` or any `{ send(to, text) }`. Required. */
-  sender: SmsSender;
-  /** The user's phone number (E.164, or national with `defaultCountry`). Required. */
-  getPhoneNumber: (user: User) => string | undefined | null | Promise<string | undefined | null>;
-  /** The user's id (default `String(user.id)`). */
-  getUserId?: (user: User) => string;
-  /** Passwordless mode (default: off; the code is a second factor for `req.user`). */
-  identify?: SmsOtpIdentify;
-  /**
-   * HMAC key for stored code hashes and key names, ≥ 32 bytes (default: random per process, which
-   * only works with the default `MemoryStore`; required with any other store).
-   */
-  secret?: string | Uint8Array;
-  /** Pending codes, attempt counters, send limits (default: a new `MemoryStore`). */
-  store?: Store;
-  /** Digits per code, 6 to 10 (default 6). */
-  codeLength?: number;
-  /** Seconds a code stays valid (default 300). */
-  ttlSeconds?: number;
-  /**
-   * Tries per pending code, i.e. per user and browser session, before that session is locked
-   * (default 5). A resend from the same session never resets the count.
-   */
-  maxAttempts?: number;
-  /**
-   * Tries per user over all sessions within `lockoutSeconds` before every session of the user is
-   * locked (default 30). With the default send limits a stranger can produce at most
-   * `maxSendsPerWindow` × `maxAttempts` = 25 wrong codes for one user per hour, so cannot reach it;
-   * it still caps an online guesser at 30 tries (1 in 33,000 for 6 digits) per window.
-   */
-  maxAttemptsPerUser?: number;
-  /** Seconds attempts are counted over, so the longest lock (default 900). */
-  lockoutSeconds?: number;
-  /** Seconds between two sends to one user (default 30). */
-  resendCooldownSeconds?: number;
-  /** Sends per user, and per phone number, per window (default 5). */
-  maxSendsPerWindow?: number;
-  /** The send-limit window, in seconds (default 3600). */
-  sendWindowSeconds?: number;
-  /**
-   * Send requests per client address per `sendWindowSeconds` (default 30), against SMS pumping
-   * from one address. Every send request counts, refused ones included.
-   */
-  maxSendsPerClient?: number;
-  /** The client address for `maxSendsPerClient` (default `req.ip`, which honours Express's `trust proxy`). */
-  getClientIp?: (req: Request) => string | undefined;
-  /** The body field holding the code (default `'code'`). */
-  codeField?: string;
-  /** Named in the default text (default `'your account'`). */
-  serviceName?: string;
-  /** When set, the default text ends with the WebOTP line `@domain #code`, so phones can fill the code in. */
-  webOtpDomain?: string;
-  /** Writes the text (default: "123456 is your <serviceName> code. It expires in 5 minutes. …"). */
-  message?: (code: string, context: SmsOtpMessageContext) => string;
-  /**
-   * The id of the session a code is bound to (default: a random id kept in `req.session`, so
-   * express-session or another session middleware is needed). Not with `identify`.
-   */
-  getSessionId?: (req: Request) => string | undefined;
-  /**
-   * Origins whose pages may POST to `send()` (default: the request's own origin). Another site's
-   * request is refused with 403 `cross_origin` before anything is sent; see the README's Origin rule.
-   */
-  allowedOrigins?: string[];
-  /**
-   * Audit hook (default none): sent, send_failed, verified, failed, locked, throttled. Errors it
-   * throws are ignored. In passwordless mode a delivery failure is reported only here: the answer
-   * has already been sent.
-   */
-  onEvent?: (event: SmsOtpEvent) => void;
+  name?: string;
   /** Pass `req` as the verify function's first argument (default `false`). */
   passReqToCallback?: boolean;
 }
@@ -147,54 +30,15 @@ export interface SmsOtpStrategyOptions extends PhoneNumberRules {
 export type SmsOtpVerify = VerifyFunction<[user: User]>;
 export type SmsOtpVerifyWithRequest = VerifyFunctionWithRequest<[user: User]>;
 
-/** What `sms-otp` keeps in the session: the binding id, and in passwordless mode who the code is for. */
-interface SessionState {
-  binding: string;
-  subject?: string;
-}
-const SESSION_KEY = 'passport-factors:sms-otp';
-
-interface Target {
-  subject: string;
-  /** Keys the per-user send limits: the user id, or in passwordless mode the typed identifier. */
-  throttleKey: string;
-  /** Keys the per-number send limit: the number, or a stand-in derived from the identifier. */
-  numberKey: string;
-  user: User | undefined;
-  phone: string | undefined;
-}
-
 /**
  * `sms-otp`: a one-time code texted to the user. By default a second factor for `req.user`;
- * with `identify`, a passwordless login. `send()` issues and texts a code;
+ * with `identify`, a passwordless login. `smsOtpHandlers(smsOtp).send` issues and texts a code;
  * `passport.authenticate('sms-otp')` checks `req.body.code`.
  */
 export class SmsOtpStrategy extends FactorStrategy {
-  override name = 'sms-otp';
-  readonly codes: OneTimeCodes;
-  private readonly sender: SmsSender;
-  private readonly getPhoneNumber: SmsOtpStrategyOptions['getPhoneNumber'];
-  private readonly getUserId: (user: User) => string;
-  private readonly identify: SmsOtpIdentify | undefined;
-  private readonly numberRules: PhoneNumberRules;
-  /**
-   * Parsed in passwordless mode for an identifier with no user, so that a known and an unknown
-   * identifier do the same parse work (S11). Never texted.
-   */
-  private readonly decoyNumber: string;
-  private readonly keySecret: Buffer;
-  private readonly cooldown: RateLimiterAbstract;
-  private readonly sendsPerUser: RateLimiterAbstract;
-  private readonly sendsPerNumber: RateLimiterAbstract;
-  private readonly sendsPerClient: RateLimiterAbstract;
-  private readonly getClientIp: (req: Request) => string | undefined;
-  private readonly resendCooldownSeconds: number;
-  private readonly codeField: string;
-  private readonly messageContext: SmsOtpMessageContext;
-  private readonly writeMessage: (code: string, context: SmsOtpMessageContext) => string;
-  private readonly customSessionId: ((req: Request) => string | undefined) | undefined;
-  private readonly emit: (event: SmsOtpEvent) => void;
-  private readonly checkOrigin: OriginCheck;
+  override name: string;
+  /** The passport-free flow the send handler and this strategy share. @internal */
+  readonly flow: SmsOtpFlow;
   private readonly verify: ((...args: never[]) => unknown) | undefined;
   private readonly passReqToCallback: boolean;
 
@@ -204,148 +48,20 @@ export class SmsOtpStrategy extends FactorStrategy {
     super();
     if (options === null || typeof options !== 'object')
       throw new ConfigurationError(`${OWNER}: options are required.`);
-    if (!options.sender || typeof options.sender.send !== 'function') {
-      throw new ConfigurationError(
-        `${OWNER}: \`sender\` must be an object with send(to, text), e.g. a SipgateSmsSender.`,
-      );
-    }
-    requireFunction(options.getPhoneNumber, 'getPhoneNumber', OWNER);
     if (verify !== undefined) requireFunction(verify, 'verify', OWNER);
-    if (options.identify !== undefined) {
-      requireFunction(options.identify?.fromRequest, 'identify.fromRequest', OWNER);
-      requireFunction(options.identify?.byId, 'identify.byId', OWNER);
-    }
-    const store = options.store ?? new MemoryStore();
-    if (options.secret === undefined && !(store instanceof MemoryStore)) {
-      throw new ConfigurationError(
-        `${OWNER}: give \`secret\` (≥ 32 bytes) so every instance sharing the store agrees on code hashes.`,
-      );
-    }
-    const secret = options.secret ?? randomBytes(32);
-    this.keySecret = secretBytes(secret, OWNER);
-    this.codes = new OneTimeCodes({
-      secret,
-      store,
-      namespace: 'sms-otp',
-      codeLength: options.codeLength,
-      ttlSeconds: options.ttlSeconds,
-      maxAttempts: options.maxAttempts,
-      maxAttemptsPerUser: options.maxAttemptsPerUser,
-      lockoutSeconds: options.lockoutSeconds,
-    });
-    this.sender = options.sender;
-    this.getPhoneNumber = options.getPhoneNumber;
-    this.getUserId = functionOption(
-      options.getUserId,
-      (user: User) => userIdOf(user, OWNER),
-      'getUserId',
-      OWNER,
-    );
-    this.identify = options.identify;
-    this.numberRules = {
-      defaultCountry: options.defaultCountry,
-      allowedNumberTypes: options.allowedNumberTypes,
-      allowedCountries: allowedCountriesOption(options.allowedCountries, OWNER),
-    };
-    this.decoyNumber = sampleSmsNumber(this.numberRules);
-
-    this.resendCooldownSeconds = positiveIntegerOption(
-      options.resendCooldownSeconds,
-      30,
-      'resendCooldownSeconds',
-      OWNER,
-    );
-    const maxSends = positiveIntegerOption(options.maxSendsPerWindow, 5, 'maxSendsPerWindow', OWNER);
-    const window = positiveIntegerOption(options.sendWindowSeconds, 3600, 'sendWindowSeconds', OWNER);
-    this.cooldown = store.createRateLimiter({
-      keyPrefix: 'sms-otp:cooldown',
-      points: 1,
-      durationSec: this.resendCooldownSeconds,
-    });
-    this.sendsPerUser = store.createRateLimiter({
-      keyPrefix: 'sms-otp:sends-user',
-      points: maxSends,
-      durationSec: window,
-    });
-    this.sendsPerNumber = store.createRateLimiter({
-      keyPrefix: 'sms-otp:sends-number',
-      points: maxSends,
-      durationSec: window,
-    });
-    this.sendsPerClient = store.createRateLimiter({
-      keyPrefix: 'sms-otp:sends-client',
-      points: positiveIntegerOption(options.maxSendsPerClient, 30, 'maxSendsPerClient', OWNER),
-      durationSec: window,
-    });
-    this.getClientIp = functionOption(options.getClientIp, defaultClientIp, 'getClientIp', OWNER);
-
-    this.codeField = stringOption(options.codeField, 'code', 'codeField', OWNER);
-    this.messageContext = {
-      serviceName: stringOption(options.serviceName, 'your account', 'serviceName', OWNER),
-      ttlSeconds: this.codes.ttlSeconds,
-      webOtpDomain: options.webOtpDomain === undefined ? undefined : webOtpDomain(options.webOtpDomain),
-    };
-    this.writeMessage = functionOption(options.message, defaultMessage, 'message', OWNER);
-    if (options.getSessionId !== undefined) {
-      requireFunction(options.getSessionId, 'getSessionId', OWNER);
-      // Passwordless mode remembers who the code is for in the session itself.
-      if (options.identify)
-        throw new ConfigurationError(`${OWNER}: \`identify\` needs req.session; drop \`getSessionId\`.`);
-    }
-    this.customSessionId = options.getSessionId;
-    this.emit = auditHook<SmsOtpEvent>(options.onEvent, OWNER);
-    this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
+    this.name = nameOption(options.name, 'sms-otp', OWNER);
+    this.flow = new SmsOtpFlow(options);
     this.verify = verify as ((...args: never[]) => unknown) | undefined;
     this.passReqToCallback = options.passReqToCallback === true;
   }
 
-  /**
-   * The send step (`POST`, body parsed by the app): issues a code bound to this user and session
-   * and texts it. 202 `{ sent: true, expiresIn, retryAfter }`; 429 `{ error, code: 'rate_limited' |
-   * 'locked', retryAfter }` with `Retry-After`; 401 without a first factor (second-factor mode);
-   * 400 for a phone number that cannot receive SMS or is outside `allowedCountries`. A delivery
-   * failure reaches the app's error handler; in passwordless mode the text is sent after the
-   * answer, and a failure is reported through `onEvent` only. 403 `cross_origin` for another
-   * site's request.
-   */
-  send(): Handler {
-    return jsonRoute<Request>(async (req, res) => {
-      this.checkOrigin(req);
-      await this.issueAndSend(req, res);
-    });
+  /** The passport-free `OneTimeCodes` verifier behind this strategy. */
+  get codes(): OneTimeCodes {
+    return this.flow.codes;
   }
 
   protected override async decide(req: Request): Promise<Decision> {
-    const submitted: unknown = (req.body as Record<string, unknown> | undefined)?.[this.codeField];
-    if (typeof submitted !== 'string' || submitted.trim() === '') {
-      throw new AuthenticationFailure(
-        'missing_credentials',
-        `Enter the code (field "${this.codeField}").`,
-        400,
-      );
-    }
-    if (submitted.length > 64)
-      throw new AuthenticationFailure('invalid_code', 'The code is wrong or was already used.', 400);
-    const state = this.sessionState(req);
-    const subject = this.identify ? state?.subject : this.currentUserId(req);
-    if (subject === undefined || state === undefined) {
-      throw new AuthenticationFailure('no_pending_challenge', 'No code is pending. Ask for a new code.', 401);
-    }
-    const userId = this.identify && subject.startsWith('unknown:') ? undefined : subject;
-    try {
-      await this.codes.redeem(subject, state.binding, submitted);
-    } catch (err) {
-      if (err instanceof AuthenticationFailure) {
-        this.emit(
-          err.code === 'locked' ? { type: 'locked', userId } : { type: 'failed', userId, code: err.code },
-        );
-      }
-      throw err;
-    }
-    this.clearSessionState(req);
-    const found = this.identify ? await this.identify.byId(subject) : req.user;
-    if (!found)
-      throw new AuthenticationFailure('invalid_code', 'The code is wrong or was already used.', 401);
+    const { user: found, subject } = await this.flow.redeem(req);
     let user: User | false = found;
     let info: unknown;
     if (this.verify) {
@@ -356,200 +72,7 @@ export class SmsOtpStrategy extends FactorStrategy {
       if (user === false)
         throw new AuthenticationFailure('invalid_code', 'The code is wrong or was already used.', 401);
     }
-    this.emit({ type: 'verified', userId: subject });
+    this.flow.emit({ type: 'verified', userId: subject });
     return { action: 'success', user, info: successInfo(info, { method: 'sms-otp' }) };
   }
-
-  private async issueAndSend(req: Request, res: ServerResponse): Promise<void> {
-    const target = await this.resolveTarget(req);
-    const userId = target.user === undefined ? undefined : target.subject;
-    // A locked session (or user) hears "locked" (and when it ends) before any send limit is spent.
-    const lockedFor = await this.codes.lockedFor(target.subject, this.sessionState(req)?.binding);
-    if (lockedFor !== undefined) {
-      throw new AuthenticationFailure('locked', 'Too many wrong codes. Wait, then ask for a new code.', 429, {
-        retryAfter: lockedFor,
-      });
-    }
-    try {
-      // The client's budget first: a pumping script that is refused must not also spend the
-      // per-user and per-number budgets of the people it targets.
-      await consumeOrThrow(
-        this.sendsPerClient,
-        this.key('client', this.getClientIp(req) ?? 'unknown'),
-        'Too many codes asked for from this address. Try again later.',
-      );
-      await consumeOrThrow(
-        this.cooldown,
-        this.key('user', target.throttleKey),
-        'Wait before asking for another code.',
-      );
-      await consumeOrThrow(
-        this.sendsPerUser,
-        this.key('user', target.throttleKey),
-        'Too many codes asked for. Try again later.',
-      );
-      // Also for an unknown identifier (on a stand-in key): the same limiter work for both (S11).
-      await consumeOrThrow(
-        this.sendsPerNumber,
-        this.key('number', target.numberKey),
-        'Too many codes asked for. Try again later.',
-      );
-    } catch (err) {
-      if (err instanceof AuthenticationFailure)
-        this.emit({ type: 'throttled', userId, retryAfter: err.retryAfter });
-      throw err;
-    }
-    const binding = this.ensureSessionState(req, this.identify ? target.subject : undefined);
-    let delivery: (() => Promise<void>) | undefined;
-    if (target.user === undefined || target.phone === undefined) {
-      await this.codes.issueDecoy(target.subject, binding);
-    } else {
-      const { code } = await this.codes.issue(target.subject, binding);
-      const phone = target.phone;
-      delivery = () =>
-        this.deliver(target.subject, binding, phone, this.writeMessage(code, this.messageContext));
-    }
-    if (!this.identify && delivery) await delivery();
-    setHeaders(req, { 'Cache-Control': 'no-store' });
-    sendJson(res, 202, {
-      sent: true,
-      expiresIn: this.codes.ttlSeconds,
-      retryAfter: this.resendCooldownSeconds,
-    });
-    if (this.identify) {
-      // Passwordless: the text goes out only once the answer is written, so nothing about
-      // delivery (building the text, the HTTP request, its latency) can tell a known identifier
-      // from an unknown one (S10, S11). A failure is reported through onEvent by deliver().
-      finished(res, () => {
-        delivery?.().catch(() => {});
-      });
-    }
-  }
-
-  private async deliver(subject: string, binding: string, phone: string, text: string): Promise<void> {
-    try {
-      await this.sender.send(phone, text);
-      this.emit({ type: 'sent', userId: subject, phone: maskPhoneNumber(phone) });
-    } catch (err) {
-      await this.codes.cancel(subject, binding);
-      this.emit({ type: 'send_failed', userId: subject, phone: maskPhoneNumber(phone), error: toError(err) });
-      throw err;
-    }
-  }
-
-  private async resolveTarget(req: Request): Promise<Target> {
-    if (!this.identify) {
-      const subject = this.currentUserId(req);
-      if (subject === undefined || !req.user) {
-        throw new AuthenticationFailure('missing_credentials', 'Log in with your password first.', 401);
-      }
-      const phone = normalizeSmsNumber(await this.getPhoneNumber(req.user), this.numberRules);
-      return { subject, throttleKey: subject, numberKey: phone, user: req.user, phone };
-    }
-    const { identifier, user } = await this.identify.fromRequest(req);
-    if (typeof identifier !== 'string' || identifier.trim() === '') {
-      throw new AuthenticationFailure(
-        'missing_credentials',
-        'Say who you are (e.g. your email address).',
-        400,
-      );
-    }
-    const throttleKey = identifier.trim().toLowerCase();
-    // Known or not, one number is parsed with the same rules (S11).
-    const number = user ? await this.getPhoneNumber(user) : this.decoyNumber;
-    let phone: string | undefined;
-    try {
-      phone = normalizeSmsNumber(number, this.numberRules);
-    } catch (err) {
-      // A known user without a usable number answers exactly like an unknown one.
-      if (!(err instanceof InvalidPhoneNumberError)) throw err;
-    }
-    if (user && phone !== undefined) {
-      return { subject: this.getUserId(user), throttleKey, numberKey: phone, user, phone };
-    }
-    return {
-      subject: `unknown:${this.key('identifier', throttleKey)}`,
-      throttleKey,
-      numberKey: `unknown:${throttleKey}`,
-      user: undefined,
-      phone: undefined,
-    };
-  }
-
-  private currentUserId(req: Request): string | undefined {
-    return req.user ? this.getUserId(req.user) : undefined;
-  }
-
-  /** Store keys never hold raw phone numbers or identifiers. */
-  private key(kind: string, value: string): string {
-    return createHmac('sha256', this.keySecret).update(`${kind}\0${value}`).digest('base64url');
-  }
-
-  /** This session's pending state: its binding id and, in passwordless mode, who the code is for. */
-  private sessionState(req: Request): SessionState | undefined {
-    if (this.customSessionId) {
-      const binding = this.customSessionId(req);
-      return typeof binding === 'string' && binding !== '' ? { binding } : undefined;
-    }
-    return sessionOf(req)[SESSION_KEY] as SessionState | undefined;
-  }
-
-  /**
-   * Binds the code to this session and answers the binding. The binding id is kept for the
-   * session's life (until a code is redeemed): it names the pending challenge together with the
-   * user, so a resend from this session replaces this session's code and keeps its attempt count,
-   * while a send from any other session leaves it alone (S12).
-   */
-  private ensureSessionState(req: Request, subject: string | undefined): string {
-    if (this.customSessionId) {
-      const binding = this.customSessionId(req);
-      if (typeof binding !== 'string' || binding === '') {
-        throw new ConfigurationError(`${OWNER}: getSessionId(req) returned no session id.`);
-      }
-      return binding;
-    }
-    const existing = sessionOf(req)[SESSION_KEY] as SessionState | undefined;
-    const state: SessionState = {
-      binding:
-        typeof existing?.binding === 'string' && existing.binding !== ''
-          ? existing.binding
-          : randomBytes(16).toString('base64url'),
-      ...(subject ? { subject } : {}),
-    };
-    sessionOf(req)[SESSION_KEY] = state;
-    return state.binding;
-  }
-
-  private clearSessionState(req: Request): void {
-    if (!this.customSessionId) delete sessionOf(req)[SESSION_KEY];
-  }
-}
-
-function sessionOf(req: IncomingMessage): Record<string, unknown> {
-  return requireSession(req, OWNER);
-}
-
-function defaultClientIp(req: Request): string | undefined {
-  return req.ip ?? req.socket?.remoteAddress;
-}
-
-function defaultMessage(code: string, context: SmsOtpMessageContext): string {
-  const minutes = Math.max(1, Math.round(context.ttlSeconds / 60));
-  const text = `${code} is your ${context.serviceName} code. It expires in ${minutes} minute${minutes === 1 ? '' : 's'}. Never share it.`;
-  // WebOTP (https://wicg.github.io/sms-one-time-codes/): the last line names the origin and the code.
-  return context.webOtpDomain ? `${text}\n\n@${context.webOtpDomain} #${code}` : text;
-}
-
-function webOtpDomain(domain: unknown): string {
-  if (
-    typeof domain !== 'string' ||
-    !/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i.test(
-      domain,
-    )
-  ) {
-    throw new ConfigurationError(
-      `${OWNER}: \`webOtpDomain\` must be a bare host name such as "example.com".`,
-    );
-  }
-  return domain.toLowerCase();
 }

@@ -72,16 +72,20 @@ describe('the packed tarball, installed into a fresh project', function () {
       'dist/index.d.ts',
       'dist/sandbox/index.js',
       'dist/sandbox/index.d.ts',
+      'dist/exports/x-token.js',
+      'dist/exports/x-token.d.ts',
+      'dist/exports/stores.js',
+      'dist/exports/stores.d.ts',
     ])
       expect(paths).to.include(needed);
   });
 
-  it('imports every public entry (ESM)', async () => {
-    expect(await run(process.execPath, ['entries.mjs'])).to.match(/^import ok: \d+ exports, sandbox \d+$/);
+  it('imports every public entry point (ESM)', async () => {
+    expect(await run(process.execPath, ['entries.mjs'])).to.match(/^import ok: 10 entries, \d+ exports$/);
   });
 
-  it('requires every public entry (CommonJS, through require(esm))', async () => {
-    expect(await run(process.execPath, ['entries.cjs'])).to.match(/^require ok: \d+ exports, sandbox \d+$/);
+  it('requires every public entry point (CommonJS, through require(esm))', async () => {
+    expect(await run(process.execPath, ['entries.cjs'])).to.match(/^require ok: 10 entries, \d+ exports$/);
   });
 
   it('a TypeScript consumer using every strategy’s options and verify signatures type-checks under strict', async () => {
@@ -157,13 +161,17 @@ describe('the packed tarball, installed into a fresh project', function () {
           "import { createServer } from 'node:http';",
           "import { BasicLoginStrategy, jsonErrors, SmsOtpStrategy, XTokenStrategy } from 'passport-factors';",
           "import type { Sandbox } from 'passport-factors/sandbox';",
+          "import { smsOtpHandlers, type SmsOtpStrategyOptions } from 'passport-factors/sms-otp';",
+          "import { xTokenHandlers } from 'passport-factors/x-token';",
+          "import type { RedisStoreOptions } from 'passport-factors/stores';",
           'declare global { namespace Express { interface User { id: string; phone: string } } }',
           'const basic = new BasicLoginStrategy(async (username, password) => (password ? { id: username, phone: "" } : false));',
           'const sms = new SmsOtpStrategy({ sender: { send: async () => {} }, getPhoneNumber: (user) => user.phone });',
           "const xToken = new XTokenStrategy({ secret: 'x'.repeat(32), passReqToCallback: true }, async (req, payload) => ({ id: payload.sub, phone: String(req.ip) }));",
           'const onError = jsonErrors();',
-          'export const used: unknown[] = [basic.name, sms.send(), xToken.login({ authenticate: () => () => undefined }), onError, createServer];',
+          'export const used: unknown[] = [basic.name, smsOtpHandlers(sms, { locale: (req) => req.headers["accept-language"]?.split(",")[0] }).send, xTokenHandlers(xToken, { passport: { authenticate: () => () => undefined } }).login, onError, createServer];',
           'export type S = Sandbox;',
+          'export type O = [SmsOtpStrategyOptions, RedisStoreOptions];',
         ].join('\n'),
       );
       writeFileSync(

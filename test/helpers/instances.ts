@@ -146,22 +146,38 @@ export interface TwoInstances {
   browser(): Browser;
 }
 
+/** Where the instances' Redis is, when it is not the standalone test Redis at REDIS_URL. */
+export interface RedisBackend {
+  /** The example app's environment for it (REDIS_CLUSTER, REDIS_SENTINELS, maybe REDIS_PREFIX). */
+  environment(ctx: Mocha.Context): Promise<NodeJS.ProcessEnv>;
+  /** Removes what the instances wrote under `prefix`. */
+  cleanup(prefix: string): Promise<void>;
+}
+
 /**
  * Registers the suite's hooks: one sandbox, two example-app processes sharing one Redis (skipped
  * with a message on a laptop without Redis, required under CI=true), each instance's output
- * printed when a test fails, and every key the instances wrote removed afterwards.
+ * printed when a test fails, and every key the instances wrote removed afterwards. `backend`
+ * puts them on another Redis (a cluster, Sentinel) instead of the standalone one.
  */
-export function twoInstancesBehindOneRedis(sandboxOptions: SandboxOptions = {}): TwoInstances {
+export function twoInstancesBehindOneRedis(
+  sandboxOptions: SandboxOptions = {},
+  backend?: RedisBackend,
+): TwoInstances {
   const env = {} as TwoInstances;
   let dispatcher: Agent | undefined;
   let prefix = '';
   before(async function () {
-    const redis = await redisOrSkip(this);
-    await redis.quit();
+    let redisEnv: NodeJS.ProcessEnv = {};
+    if (backend) redisEnv = await backend.environment(this);
+    else await (await redisOrSkip(this)).quit();
     env.sandbox = await startSandbox(sandboxOptions);
     const [portA, portB] = [await freePort(), await freePort()];
     // XignIn knows one redirect URI; the callback may still land on either instance.
-    const shared = sharedEnvironment(env.sandbox, REDIS_URL, `http://127.0.0.1:${portA}`);
+    const shared = {
+      ...sharedEnvironment(env.sandbox, REDIS_URL, `http://127.0.0.1:${portA}`),
+      ...redisEnv,
+    };
     prefix = shared.REDIS_PREFIX!;
     [env.a, env.b] = await Promise.all([
       startInstance('A', portA, shared),
@@ -176,7 +192,8 @@ export function twoInstancesBehindOneRedis(sandboxOptions: SandboxOptions = {}):
     await dispatcher?.close();
     await env.sandbox?.close();
     // Leave nothing behind in the shared Redis.
-    if (prefix) {
+    if (prefix && backend) await backend.cleanup(prefix);
+    else if (prefix) {
       const redis = await redisOrSkip(this);
       for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 }))
         if (keys.length > 0) await redis.del(keys);

@@ -7,7 +7,8 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
-import { SipgateSmsSender, SmsOtpStrategy, type SmsOtpStrategyOptions } from '../../src/index.js';
+import { SmsOtpStrategy } from '../../src/index.js';
+import { SipgateSmsSender, smsOtpHandlers, type SmsOtpStrategyOptions } from '../../src/exports/sms-otp.js';
 import { startSandbox } from '../../src/sandbox/index.js';
 import { appWithPassport, jsonErrors } from './apps.js';
 
@@ -43,7 +44,7 @@ const sms = new SmsOtpStrategy({
   ...options,
 });
 passport.use(sms);
-app.post('/send', sms.send());
+app.post('/send', smsOtpHandlers(sms).send);
 app.post('/verify', passport.authenticate('sms-otp', { failWithError: true }) as RequestHandler, (req, res) =>
   res.json({ user: req.user }),
 );

@@ -2,13 +2,9 @@ import { expect } from 'chai';
 import type { Express, Request as ExpressRequest, RequestHandler } from 'express';
 import type { RedisClientType } from 'redis';
 import request from 'supertest';
-import {
-  BasicLoginStrategy,
-  MemoryStore,
-  RedisStore,
-  type BasicLoginOptions,
-  type VerifyDone,
-} from '../../src/index.js';
+import { BasicLoginStrategy, type VerifyDone } from '../../src/index.js';
+import { MemoryStore, RedisStore } from '../../src/exports/stores.js';
+import { type BasicLoginAuthenticateOptions, type BasicLoginOptions } from '../../src/exports/basic-login.js';
 import { appWithPassport, basicHeader, jsonErrors, testUsers } from '../helpers/apps.js';
 import { redisOrSkip, uniquePrefix } from '../helpers/redis.js';
 
@@ -58,6 +54,45 @@ describe('BasicLoginStrategy over HTTP', () => {
     expect(res.status).to.equal(200);
     expect(res.body.user).to.include({ username: 'alice', id: 'u1' });
     expect(res.body.user).to.not.have.property('password');
+  });
+
+  it("a per-call realm (passport.authenticate option) names this route's protection space; other routes keep the strategy's", async () => {
+    const users = await testUsers();
+    const { app, passport } = appWithPassport();
+    passport.use(
+      new BasicLoginStrategy({ realm: 'Example' }, (username: string, password: string) =>
+        users.checkPassword(username, password),
+      ),
+    );
+    const ok: RequestHandler = (req, res) => res.json({ user: (req.user as { id: string }).id });
+    // A variable, as @types/passport's AuthenticateOptions knows no strategy's own options.
+    const adminArea: BasicLoginAuthenticateOptions & { session: false } = {
+      session: false,
+      realm: 'Admin area',
+    };
+    const broken: BasicLoginAuthenticateOptions & { session: false } = { session: false, realm: 'a"b' };
+    app.get('/admin', passport.authenticate('basic-login', adminArea) as RequestHandler, ok);
+    app.get('/api', passport.authenticate('basic-login', { session: false }) as RequestHandler, ok);
+    app.get('/broken', passport.authenticate('basic-login', broken) as RequestHandler, ok);
+    app.use(jsonErrors);
+    for (const authorization of [undefined, basicHeader('alice', 'wrong')]) {
+      const admin = request(app).get('/admin');
+      const res = await (authorization ? admin.set('Authorization', authorization) : admin);
+      expect(res.status).to.equal(401);
+      expect(res.headers['www-authenticate']).to.equal('Basic realm="Admin area", charset="UTF-8"');
+    }
+    expect((await request(app).get('/api')).headers['www-authenticate']).to.equal(
+      'Basic realm="Example", charset="UTF-8"',
+    );
+    const admin = await request(app).get('/admin').set('Authorization', basicHeader('alice', ALICE_PASSWORD));
+    expect(admin.status).to.equal(200);
+    // A realm that would break the header is the app's mistake: an error naming the option, no challenge, no login.
+    const refused = await request(app)
+      .get('/broken')
+      .set('Authorization', basicHeader('alice', ALICE_PASSWORD));
+    expect(refused.status).to.equal(500);
+    expect(refused.body.code).to.equal('ERR_INVALID_OPTION');
+    expect(refused.headers).to.not.have.property('www-authenticate');
   });
 
   it('answers 401 with a Basic challenge naming the realm and UTF-8 when no credentials are sent', async () => {
@@ -425,19 +460,13 @@ describe('BasicLoginStrategy over HTTP', () => {
       expect(res.body).to.deep.equal({ error: 'internal' });
     });
 
-    it('a store fault during throttling fails closed through this.error', async () => {
+    it('a store fault during throttling fails closed with a StoreError (503 ERR_STORE), whatever the store threw', async () => {
       const store = new MemoryStore();
-      const limiterFails = {
-        ...store,
-        createRateLimiter: () => ({
-          consume: async () => Promise.reject(new Error('redis down')),
-          reward: async () => Promise.reject(new Error('redis down')),
-          delete: async () => Promise.reject(new Error('redis down')),
-        }),
-      } as unknown as MemoryStore;
-      const app = await loginApp({ store: limiterFails });
+      store.consume = async () => Promise.reject(new Error('redis down'));
+      const app = await loginApp({ store });
       const res = await request(app).get('/login').set('Authorization', basicHeader('alice', ALICE_PASSWORD));
-      expect(res.status).to.equal(500);
+      expect(res.status).to.equal(503);
+      expect(res.body).to.deep.equal({ error: 'The store failed.', code: 'ERR_STORE' });
       await store.close();
     });
 

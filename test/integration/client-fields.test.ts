@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { LastwallClient, SecSignClient, VendorError, XignInClient } from '../../src/index.js';
+import { LastwallClient } from '../../src/exports/risc.js';
+import { SecSignClient } from '../../src/exports/secsign.js';
+import { VendorError } from '../../src/index.js';
+import { XignInClient } from '../../src/exports/xignin.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { startRecordingServer, type RecordingServer } from '../helpers/recording-server.js';
 

@@ -6,10 +6,12 @@ import {
   AuthenticationFailure,
   jsonErrors,
   SecSignStrategy,
-  SipgateSmsSender,
   SmsOtpStrategy,
   StoreError,
 } from '../../src/index.js';
+import { smsOtpHandlers } from '../../src/exports/sms-otp.js';
+import { secSignHandlers } from '../../src/exports/secsign.js';
+import { SipgateSmsSender } from '../../src/exports/sms-otp.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { appWithPassport } from '../helpers/apps.js';
 
@@ -46,7 +48,7 @@ describe('failWithError and jsonErrors(), over HTTP through passport.authenticat
     app.post('/login', (req, res, next) =>
       req.logIn({ id: 'u1' }, (err) => (err ? next(err) : res.json({}))),
     );
-    app.post('/sms/send', sms.send());
+    app.post('/sms/send', smsOtpHandlers(sms).send);
     app.post(
       '/sms/verify',
       passport.authenticate('sms-otp', { failWithError: true }) as RequestHandler,
@@ -138,7 +140,7 @@ describe('failWithError and jsonErrors(), over HTTP through passport.authenticat
             ? { failureRedirect: '/login' }
             : {};
       const errors: unknown[] = [];
-      app.post('/secsign/start', secsign.start());
+      app.post('/secsign/start', secSignHandlers(secsign, { passport }).start);
       app.post(
         '/secsign/complete',
         passport.authenticate('secsign', options) as RequestHandler,

@@ -5,16 +5,18 @@ import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import request from 'supertest';
 import {
   BasicLoginStrategy,
-  MemoryStore,
   RiscStrategy,
-  SecSignClient,
   SecSignStrategy,
-  SipgateSmsSender,
   SmsOtpStrategy,
   VendorError,
   XignInStrategy,
-  type SecSignEvent,
 } from '../../src/index.js';
+import { secSignHandlers } from '../../src/exports/secsign.js';
+import { smsOtpHandlers } from '../../src/exports/sms-otp.js';
+import { xignInHandlers } from '../../src/exports/xignin.js';
+import { MemoryStore } from '../../src/exports/stores.js';
+import { SecSignClient, type SecSignEvent } from '../../src/exports/secsign.js';
+import { SipgateSmsSender } from '../../src/exports/sms-otp.js';
 import {
   startSandbox,
   WIRE_FAULTS,
@@ -119,7 +121,7 @@ describe('vendor fault matrix: every client operation × every wire fault', func
     });
     passport.use(sms);
     app.post('/login', passport.authenticate('basic-login') as RequestHandler, (_req, res) => res.json({}));
-    app.post('/sms/send', sms.send());
+    app.post('/sms/send', smsOtpHandlers(sms).send);
     app.post('/sms/verify', decidingRoute(passport, 'sms-otp'));
     const rig = baseRig(app, [], () => sender.close());
     const first = await rig.agent
@@ -149,9 +151,9 @@ describe('vendor fault matrix: every client operation × every wire fault', func
       (secsignId: string) => ({ id: `user-${secsignId}` }),
     );
     passport.use(secsign);
-    app.post('/secsign/start', secsign.start());
-    app.get('/secsign/status', secsign.status());
-    app.post('/secsign/cancel', secsign.cancel());
+    app.post('/secsign/start', secSignHandlers(secsign, { passport }).start);
+    app.get('/secsign/status', secSignHandlers(secsign, { passport }).status);
+    app.post('/secsign/cancel', secSignHandlers(secsign, { passport }).cancel);
     app.post('/secsign/complete', decidingRoute(passport, 'secsign'));
     return Promise.resolve({ ...baseRig(app, [], () => client.close()), events });
   }
@@ -186,8 +188,8 @@ describe('vendor fault matrix: every client operation × every wire fault', func
     passport.use(strategy);
     app.get('/login', passport.authenticate('xignin'));
     app.get('/callback', decidingRoute(passport, 'xignin'));
-    app.post('/push', strategy.push());
-    app.get('/push/status', strategy.pushStatus());
+    app.post('/push', xignInHandlers(strategy, { passport }).push);
+    app.get('/push/status', xignInHandlers(strategy, { passport }).pushStatus);
     app.post('/push/complete', decidingRoute(passport, 'xignin'));
     return Promise.resolve(baseRig(app, [], () => strategy.client.close()));
   }
@@ -354,20 +356,20 @@ describe('vendor fault matrix: every client operation × every wire fault', func
       operation: 'lastwall.verifyApiKey',
       when: 'the app checks its API key',
       rig: riscRig,
-      trigger: (rig) => rejectionOf((rig as RiscRig).risc.verifyApiKey()),
+      trigger: (rig) => rejectionOf((rig as RiscRig).risc.client.verifyApiKey()),
     },
     {
       operation: 'lastwall.preAuthenticate',
       when: 'a browser is pre-authenticated after a second factor',
       rig: riscRig,
-      trigger: (rig) => rejectionOf((rig as RiscRig).risc.preAuthenticate('u-faults', 'b1')),
+      trigger: (rig) => rejectionOf((rig as RiscRig).risc.client.preAuthenticate('u-faults', 'b1')),
     },
     {
       operation: 'lastwall.emailAuthenticate',
       when: 'an unlock email is requested',
       rig: riscRig,
       trigger: (rig) =>
-        rejectionOf((rig as RiscRig).risc.emailAuthenticate('u-faults', 'b1', 'u@example.test')),
+        rejectionOf((rig as RiscRig).risc.client.emailAuthenticate('u-faults', 'b1', 'u@example.test')),
     },
   ];
 

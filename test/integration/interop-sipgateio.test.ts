@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { createSMSModule, sipgateIO } from 'sipgateio';
 import request from 'supertest';
 import { request as undiciRequest } from 'undici';
-import { SipgateSmsSender } from '../../src/index.js';
+import { SipgateSmsSender } from '../../src/exports/sms-otp.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import {
   startRecordingServer,

@@ -2,7 +2,8 @@ import { createDecipheriv, createHmac, randomBytes, randomUUID } from 'node:cryp
 import { request as httpRequest } from 'node:http';
 import { stringify as nodeQuerystring } from 'node:querystring';
 import { expect } from 'chai';
-import { LastwallClient, SecSignClient } from '../../src/index.js';
+import { LastwallClient } from '../../src/exports/risc.js';
+import { SecSignClient } from '../../src/exports/secsign.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { startRecordingServer, type RecordedRequest } from '../helpers/recording-server.js';
 

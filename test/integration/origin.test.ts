@@ -1,14 +1,11 @@
 import { expect } from 'chai';
 import type { Express } from 'express';
 import request from 'supertest';
-import {
-  ConfigurationError,
-  MemoryStore,
-  SecSignStrategy,
-  SipgateSmsSender,
-  SmsOtpStrategy,
-  XignInStrategy,
-} from '../../src/index.js';
+import { ConfigurationError, SecSignStrategy, SmsOtpStrategy, XignInStrategy } from '../../src/index.js';
+import { MemoryStore } from '../../src/exports/stores.js';
+import { SipgateSmsSender, smsOtpHandlers } from '../../src/exports/sms-otp.js';
+import { secSignHandlers } from '../../src/exports/secsign.js';
+import { xignInHandlers } from '../../src/exports/xignin.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { appWithPassport, jsonErrors } from '../helpers/apps.js';
 
@@ -78,10 +75,10 @@ describe('U4: route handlers that act on a browser POST refuse other sites (Orig
       req.user = { id: 'alice' };
       next();
     });
-    app.post('/sms/send', sms.send());
-    app.post('/secsign/start', secsign.start());
-    app.post('/secsign/cancel', secsign.cancel());
-    app.post('/xignin/push', xignin.push());
+    app.post('/sms/send', smsOtpHandlers(sms).send);
+    app.post('/secsign/start', secSignHandlers(secsign, { passport }).start);
+    app.post('/secsign/cancel', secSignHandlers(secsign, { passport }).cancel);
+    app.post('/xignin/push', xignInHandlers(xignin, { passport }).push);
     app.use(jsonErrors);
     return app;
   }
@@ -114,16 +111,16 @@ describe('U4: route handlers that act on a browser POST refuse other sites (Orig
     sandbox.secsign.requests.filter((r) => r.request === 'ReqCancelAuthSession').length;
 
   const routes: Route[] = [
-    { name: 'smsOtp.send()', path: '/sms/send', body: {}, accepted: 202, effects: texts },
+    { name: 'smsOtpHandlers(smsOtp).send', path: '/sms/send', body: {}, accepted: 202, effects: texts },
     {
-      name: 'secsign.start()',
+      name: 'secsign start',
       path: '/secsign/start',
       body: { secsignid: 'alice' },
       accepted: 200,
       effects: secsignStarts,
     },
     {
-      name: 'secsign.cancel()',
+      name: 'secsign cancel',
       path: '/secsign/cancel',
       body: {},
       accepted: 200,
@@ -131,7 +128,7 @@ describe('U4: route handlers that act on a browser POST refuse other sites (Orig
       prepare: startSecSign,
     },
     {
-      name: 'xignin.push()',
+      name: 'xignInHandlers(xignin, { passport }).push',
       path: '/xignin/push',
       body: { identifier: 'alice@example.test' },
       accepted: 202,

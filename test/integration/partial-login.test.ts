@@ -1,14 +1,10 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import request from 'supertest';
-import {
-  BasicLoginStrategy,
-  ConfigurationError,
-  MemoryStore,
-  PartialLogin,
-  SecSignStrategy,
-  type PartialLoginEvent,
-} from '../../src/index.js';
+import { BasicLoginStrategy, ConfigurationError, SecSignStrategy } from '../../src/index.js';
+import { MemoryStore } from '../../src/exports/stores.js';
+import { PartialLogin, type PartialLoginEvent } from '../../src/exports/partial-login.js';
+import { secSignHandlers } from '../../src/exports/secsign.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { appWithPassport, basicHeader, jsonErrors, testUsers, type UserDirectory } from '../helpers/apps.js';
 
@@ -52,7 +48,7 @@ describe('PartialLogin: factors apart from Passport’s user, over HTTP', () => 
       onEvent: (event) => options.events?.push(event),
     });
     app.post('/login', login.step('basic-login'));
-    app.post('/secsign/start', secsign.start());
+    app.post('/secsign/start', secSignHandlers(secsign, { passport }).start);
     app.post('/secsign/complete', login.step('secsign'));
     app.post('/complete-now', (req, res, next) =>
       login.complete(req).then((done) => res.json({ done }), next),

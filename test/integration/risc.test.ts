@@ -3,15 +3,10 @@ import { expect } from 'chai';
 import type { Express } from 'express';
 import sinon from 'sinon';
 import request from 'supertest';
-import {
-  LASTWALL_SIGNATURE_ORDER,
-  LastwallClient,
-  MemoryStore,
-  RiscStrategy,
-  VendorError,
-  type RiscResult,
-  type RiscStrategyOptions,
-} from '../../src/index.js';
+import { LASTWALL_SIGNATURE_ORDER } from '../../src/clients/lastwall.js';
+import { LastwallClient, type RiscResult, type RiscStrategyOptions } from '../../src/exports/risc.js';
+import { MemoryStore } from '../../src/exports/stores.js';
+import { RiscStrategy, VendorError } from '../../src/index.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { rejectionOf } from '../helpers/assert.js';
 import { appWithPassport, decidingRoute, jsonErrors } from '../helpers/apps.js';
@@ -155,7 +150,7 @@ describe('Lastwall RISC against the sandbox over HTTP', () => {
       const { app, risc } = riscApp();
       sandbox.lastwall.setRisk('u4', 'risky');
       expect((await check(app, 'u4', sandbox.lastwall.snapshotFor('u4', 'b4'))).body.code).to.equal('risky');
-      await risc.preAuthenticate('u4', 'b4');
+      await risc.client.preAuthenticate('u4', 'b4');
       const res = await check(app, 'u4', sandbox.lastwall.snapshotFor('u4', 'b4'));
       expect(res.status).to.equal(200);
       expect(res.body.info.score).to.equal(0);
@@ -164,7 +159,7 @@ describe('Lastwall RISC against the sandbox over HTTP', () => {
     it('emailAuthenticate sends an unlock link; following it lets the next check pass', async () => {
       const { app, risc } = riscApp();
       sandbox.lastwall.setRisk('u5', 'failed');
-      await risc.emailAuthenticate('u5', 'b5', 'u5@example.test');
+      await risc.client.emailAuthenticate('u5', 'b5', 'u5@example.test');
       const mail = await sandbox.inbox.waitFor('u5@example.test');
       const link = /(https?:\/\/\S+)/.exec(mail.text)![1]!;
       expect((await request(link).get('')).status).to.equal(200);

@@ -4,14 +4,16 @@ import request from 'supertest';
 import {
   BasicLoginStrategy,
   ConfigurationError,
-  MemoryStore,
-  PartialLogin,
   RiscStrategy,
-  RiskStepUp,
   SecSignStrategy,
-  SipgateSmsSender,
   SmsOtpStrategy,
 } from '../../src/index.js';
+import { smsOtpHandlers } from '../../src/exports/sms-otp.js';
+import { secSignHandlers } from '../../src/exports/secsign.js';
+import { MemoryStore } from '../../src/exports/stores.js';
+import { PartialLogin } from '../../src/exports/partial-login.js';
+import { RiskStepUp } from '../../src/exports/risc.js';
+import { SipgateSmsSender } from '../../src/exports/sms-otp.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { appWithPassport, basicHeader, jsonErrors, testUsers, type UserDirectory } from '../helpers/apps.js';
 
@@ -33,7 +35,10 @@ describe('RiskStepUp: password → RISC → step-up or unlock, over HTTP', () =>
     await sandbox.close();
   });
 
-  function journeyApp(stepUpOptions: Partial<ConstructorParameters<typeof RiskStepUp>[0]> = {}) {
+  function journeyApp(
+    stepUpOptions: Partial<ConstructorParameters<typeof RiskStepUp>[0]> = {},
+    names: { risc: string; secsign: string } = { risc: 'risc', secsign: 'secsign' },
+  ) {
     const store = new MemoryStore();
     const { app, passport } = appWithPassport({ sessions: true, deserialize: (id) => users.findById(id) });
     passport.use(new BasicLoginStrategy({ store }, (u: string, p: string) => users.checkPassword(u, p)));
@@ -53,8 +58,8 @@ describe('RiskStepUp: password → RISC → step-up or unlock, over HTTP', () =>
       () => risc.client.close(),
       () => secsign.client.close(),
     );
-    passport.use(risc);
-    passport.use(secsign);
+    passport.use(names.risc, risc);
+    passport.use(names.secsign, secsign);
     const sms = new SmsOtpStrategy({
       sender,
       store,
@@ -62,20 +67,21 @@ describe('RiskStepUp: password → RISC → step-up or unlock, over HTTP', () =>
       getPhoneNumber: (u) => (u as { phone?: string }).phone,
     });
     passport.use(sms);
-    const login = new PartialLogin({ passport, requiredFactors: [['basic-login', 'risc']] });
+    const login = new PartialLogin({ passport, requiredFactors: [['basic-login', names.risc]] });
     const stepUp = new RiskStepUp({
       login,
       risc,
+      ...(names.risc === 'risc' ? {} : { riscName: names.risc }),
       getEmail: (user) => `${(user as { username: string }).username}@app.example`,
       onEvent: (event) => events.push(event),
       ...stepUpOptions,
     });
     app.post('/login', login.step('basic-login'));
     app.post('/check', stepUp.check());
-    app.post('/sms/send', login.pendingUser(), sms.send());
-    app.post('/secsign/start', secsign.start());
+    app.post('/sms/send', login.pendingUser(), smsOtpHandlers(sms).send);
+    app.post('/secsign/start', secSignHandlers(secsign, { passport }).start);
     app.post('/step-up/sms', stepUp.completeWith('sms-otp'));
-    app.post('/step-up/secsign', stepUp.completeWith('secsign'));
+    app.post('/step-up/secsign', stepUp.completeWith(names.secsign));
     app.post('/unlock', stepUp.sendUnlockEmail());
     app.get('/me', stepUp.requireCleared(), (req, res) =>
       res.json({ user: (req.user as { id: string }).id }),
@@ -136,6 +142,41 @@ describe('RiskStepUp: password → RISC → step-up or unlock, over HTTP', () =>
       'browser-b',
     );
     expect(again.body).to.deep.include({ status: 'passed', score: 0 });
+  });
+
+  it('under registered names of its own (risc as spot-check, secsign as phone-push): check, step-up and guard work', async () => {
+    sandbox.lastwall.setRisk('u1', 'risky');
+    const agent = request.agent(journeyApp({}, { risc: 'spot-check', secsign: 'phone-push' }));
+    const risky = await passwordThenCheck(agent, 'alice', 'correct horse battery staple', 'browser-n');
+    expect(risky.status, JSON.stringify(risky.body)).to.equal(401);
+    expect(risky.body).to.include({ code: 'risky', next: 'step-up' });
+    await agent.post('/secsign/start').send({ secsignid: 'alice' });
+    sandbox.secsign.approve('alice');
+    const stepped = await agent.post('/step-up/secsign').send({});
+    expect(stepped.status, JSON.stringify(stepped.body)).to.equal(200);
+    expect(stepped.body).to.deep.include({ status: 'passed', stepUp: 'phone-push' });
+    expect(stepped.body.login).to.deep.include({
+      status: 'complete',
+      factors: ['basic-login', 'phone-push', 'spot-check'],
+    });
+    expect((await agent.get('/me')).status).to.equal(200);
+  });
+
+  it('`respond` writes every answer of the journey', async () => {
+    sandbox.lastwall.setRisk('u1', 'passed');
+    const agent = request.agent(
+      journeyApp({
+        respond: (res, status, body) => {
+          res.statusCode = status;
+          res.setHeader('Content-Type', 'application/json');
+          res.end(JSON.stringify({ wrapped: body }));
+        },
+      }),
+    );
+    expect((await agent.post('/unlock').send({})).body.wrapped).to.include({ code: 'no_pending_challenge' });
+    const res = await passwordThenCheck(agent, 'alice', 'correct horse battery staple', 'browser-r');
+    expect(res.status).to.equal(200);
+    expect(res.body.wrapped).to.deep.include({ status: 'passed', score: 12 });
   });
 
   it('a second factor of ANOTHER account does not clear the step-up', async () => {
@@ -322,6 +363,11 @@ describe('RiskStepUp: password → RISC → step-up or unlock, over HTTP', () =>
       /unlockLimitPerBrowser/,
     );
     expect(() => new RiskStepUp({ login: {} as never, risc })).to.throw(ConfigurationError, /login/);
+    expect(() => new RiskStepUp({ login, risc, riscName: '' })).to.throw(ConfigurationError, /riscName/);
+    expect(() => new RiskStepUp({ login, risc, respond: 'json' as never })).to.throw(
+      ConfigurationError,
+      /respond/,
+    );
     expect(() => new RiskStepUp({ login, risc, allowedOrigins: ['not a url'] })).to.throw(
       ConfigurationError,
       /allowedOrigins/,

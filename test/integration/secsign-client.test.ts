@@ -1,13 +1,12 @@
 import { expect } from 'chai';
+import { ConfigurationError, VendorError } from '../../src/index.js';
+import { parseSecSignResponse } from '../../src/clients/secsign.js';
 import {
-  ConfigurationError,
-  parseSecSignResponse,
   SecSignClient,
   SecSignError,
   SecSignState,
-  VendorError,
   type SecSignAuthSession,
-} from '../../src/index.js';
+} from '../../src/exports/secsign.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { rejectionOf } from '../helpers/assert.js';
 import { closedPort } from '../helpers/ports.js';

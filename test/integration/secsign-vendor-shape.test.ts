@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { MemoryStore, SecSignState, SecSignStrategy, type SecSignEvent } from '../../src/index.js';
+import { SecSignStrategy } from '../../src/index.js';
+import { MemoryStore } from '../../src/exports/stores.js';
+import { SecSignState, type SecSignEvent, secSignHandlers } from '../../src/exports/secsign.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { appWithPassport, decidingRoute, jsonErrors } from '../helpers/apps.js';
 
@@ -28,8 +30,8 @@ describe('SecSignStrategy against SecSign answers in the vendor-library shape', 
     );
     strategies.push(secsign);
     passport.use(secsign);
-    app.post('/secsign/start', secsign.start());
-    app.get('/secsign/status', secsign.status());
+    app.post('/secsign/start', secSignHandlers(secsign, { passport }).start);
+    app.get('/secsign/status', secSignHandlers(secsign, { passport }).status);
     app.post('/secsign/complete', decidingRoute(passport, 'secsign'));
     app.use(jsonErrors);
     return { agent: request.agent(app), events };

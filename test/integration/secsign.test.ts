@@ -3,16 +3,15 @@ import { expect } from 'chai';
 import session from 'express-session';
 import type { RedisClientType } from 'redis';
 import request from 'supertest';
-import type { SecSignClient } from '../../src/index.js';
+import type { SecSignClient } from '../../src/exports/secsign.js';
+import { SecSignStrategy, type Store } from '../../src/index.js';
+import { MemoryStore, RedisStore } from '../../src/exports/stores.js';
 import {
-  MemoryStore,
-  RedisStore,
   SecSignState,
-  SecSignStrategy,
   type SecSignEvent,
   type SecSignStrategyOptions,
-  type Store,
-} from '../../src/index.js';
+  secSignHandlers,
+} from '../../src/exports/secsign.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { appWithPassport, decidingRoute, jsonErrors } from '../helpers/apps.js';
 import { redisOrSkip, uniquePrefix } from '../helpers/redis.js';
@@ -35,9 +34,9 @@ function secsignApp(sandbox: Sandbox, store: Store, options: Options = {}, sessi
     async (secsignId) => (secsignId === 'ghost' ? false : { id: `user-${secsignId}`, secsignId }),
   );
   passport.use(secsign);
-  app.post('/secsign/start', secsign.start());
-  app.get('/secsign/status', secsign.status());
-  app.post('/secsign/cancel', secsign.cancel());
+  app.post('/secsign/start', secSignHandlers(secsign, { passport }).start);
+  app.get('/secsign/status', secSignHandlers(secsign, { passport }).status);
+  app.post('/secsign/cancel', secSignHandlers(secsign, { passport }).cancel);
   app.post('/secsign/complete', decidingRoute(passport, 'secsign'));
   app.use(jsonErrors);
   return { app, secsign, events };

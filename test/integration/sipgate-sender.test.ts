@@ -1,10 +1,6 @@
 import { expect } from 'chai';
-import {
-  ConfigurationError,
-  InvalidPhoneNumberError,
-  SipgateSmsSender,
-  VendorError,
-} from '../../src/index.js';
+import { ConfigurationError, InvalidPhoneNumberError, VendorError } from '../../src/index.js';
+import { SipgateSmsSender } from '../../src/exports/sms-otp.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { rejectionOf } from '../helpers/assert.js';
 import { closedPort } from '../helpers/ports.js';

@@ -4,13 +4,16 @@ import type { Express } from 'express';
 import request from 'supertest';
 import {
   BasicLoginStrategy,
-  MemoryStore,
   RiscStrategy,
   SecSignStrategy,
   SmsOtpStrategy,
   XignInStrategy,
   XTokenStrategy,
 } from '../../src/index.js';
+import { smsOtpHandlers } from '../../src/exports/sms-otp.js';
+import { xTokenHandlers } from '../../src/exports/x-token.js';
+import { secSignHandlers } from '../../src/exports/secsign.js';
+import { MemoryStore } from '../../src/exports/stores.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { createExampleApp } from '../../example-app/app.js';
 import { appWithPassport, basicHeader, decidingRoute, jsonErrors, testUsers } from '../helpers/apps.js';
@@ -76,8 +79,8 @@ describe('U5: a flood of unauthenticated pending state against a bounded MemoryS
     );
     passport.use(secsign);
 
-    app.post('/api/auth/login', xToken.login(passport));
-    app.get('/api/secret', xToken.protect(passport), (_req, res) => {
+    app.post('/api/auth/login', xTokenHandlers(xToken, { passport }).login);
+    app.get('/api/secret', xTokenHandlers(xToken, { passport }).protect, (_req, res) => {
       res.json({ ok: true });
     });
     // RISC runs after the first factor: the test names the logged-in user.
@@ -90,7 +93,7 @@ describe('U5: a flood of unauthenticated pending state against a bounded MemoryS
       decidingRoute(passport, 'risc'),
     );
     app.get('/xignin/login', passport.authenticate('xignin'));
-    app.post('/secsign/start', secsign.start());
+    app.post('/secsign/start', secSignHandlers(secsign, { passport }).start);
     app.use(jsonErrors);
     return { app, store };
   }
@@ -198,7 +201,7 @@ describe('U5: a flood of unauthenticated pending state against a bounded MemoryS
       maxSendsPerClient: 3,
     });
     passport.use(sms);
-    app.post('/passwordless/send', sms.send());
+    app.post('/passwordless/send', smsOtpHandlers(sms).send);
     app.use(jsonErrors);
     const statuses: number[] = [];
     for (let n = 0; n < 6; n++) {

@@ -4,7 +4,9 @@ import type { Express } from 'express';
 import { exportJWK } from 'jose';
 import sinon from 'sinon';
 import request from 'supertest';
-import { MemoryStore, XignInStrategy, type XignInStrategyOptions } from '../../src/index.js';
+import { XignInStrategy } from '../../src/index.js';
+import { MemoryStore } from '../../src/exports/stores.js';
+import { type XignInStrategyOptions, xignInHandlers } from '../../src/exports/xignin.js';
 import {
   startSandbox,
   type Sandbox,
@@ -88,9 +90,9 @@ describe('XignInStrategy over HTTP against the sandbox manager', function () {
     app.get('/login', passport.authenticate('xignin'));
     app.get('/callback', decidingRoute(passport, 'xignin'));
     app.post('/callback', decidingRoute(passport, 'xignin'));
-    app.get('/js-config', strategy.jsLoginConfig());
-    app.post('/push', strategy.push());
-    app.get('/push/status', strategy.pushStatus());
+    app.get('/js-config', xignInHandlers(strategy, { passport }).jsLoginConfig);
+    app.post('/push', xignInHandlers(strategy, { passport }).push);
+    app.get('/push/status', xignInHandlers(strategy, { passport }).pushStatus);
     app.use(jsonErrors);
     return { app, strategy };
   }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { AuthenticationFailure, parseBasicAuthorization } from '../../src/index.js';
+import { AuthenticationFailure } from '../../src/index.js';
+import { parseBasicAuthorization } from '../../src/core/basic-credentials.js';
 
 const basic = (raw: string | Buffer) => `Basic ${Buffer.from(raw).toString('base64')}`;
 

@@ -5,23 +5,16 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { CompactEncrypt, createLocalJWKSet, exportJWK, SignJWT } from 'jose';
-import {
-  AuthenticationFailure,
-  decideSecSignState,
-  decryptRiscSnapshot,
-  IdTokenVerifier,
-  InvalidPhoneNumberError,
-  MemoryStore,
-  normalizeSecSignId,
-  normalizeSmsNumber,
-  OneTimeCodes,
-  parseBasicAuthorization,
-  parseSecSignResponse,
-  SecSignClient,
-  SecSignState,
-  VendorError,
-  XTokenManager,
-} from '../../src/index.js';
+import { AuthenticationFailure, InvalidPhoneNumberError, VendorError } from '../../src/index.js';
+import { decideSecSignState } from '../../src/core/secsign.js';
+import { decryptRiscSnapshot } from '../../src/core/risc-snapshot.js';
+import { IdTokenVerifier } from '../../src/exports/xignin.js';
+import { MemoryStore } from '../../src/exports/stores.js';
+import { normalizeSecSignId, parseSecSignResponse } from '../../src/clients/secsign.js';
+import { normalizeSmsNumber, OneTimeCodes } from '../../src/exports/sms-otp.js';
+import { parseBasicAuthorization } from '../../src/core/basic-credentials.js';
+import { SecSignClient, SecSignState } from '../../src/exports/secsign.js';
+import { XTokenManager } from '../../src/exports/x-token.js';
 import { fuzzParameters, hostileString, mutated, scaledRuns } from '../helpers/fuzz.js';
 import { encryptSnapshotIndependently } from '../helpers/risc.js';
 

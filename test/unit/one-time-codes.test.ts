@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { AuthenticationFailure, MemoryStore, OneTimeCodes, RedisStore, type Store } from '../../src/index.js';
+import { AuthenticationFailure, type Store } from '../../src/index.js';
+import { MemoryStore, RedisStore } from '../../src/exports/stores.js';
+import { OneTimeCodes } from '../../src/exports/sms-otp.js';
+import sinon from 'sinon';
 import { rejectionOf } from '../helpers/assert.js';
+import { MapStore } from '../helpers/custom-store.js';
 import { redisOrSkip, uniquePrefix } from '../helpers/redis.js';
 
 const failureOf = (promise: Promise<unknown>) => rejectionOf(promise, AuthenticationFailure);
@@ -129,4 +133,121 @@ s12Suite('Redis', async (ctx) => {
     if (client.isOpen) await client.close();
   });
   return new RedisStore({ client, prefix: uniquePrefix('otc') });
+});
+s12Suite('custom one-file', async () => new MapStore());
+
+/** Many concurrent redemptions of one code, on one or two instances sharing the store. */
+function raceSuite(label: string, makeStores: (ctx: Mocha.Context) => Promise<[Store, Store]>): void {
+  describe(`OneTimeCodes redemption races (${label})`, () => {
+    let codesA: OneTimeCodes;
+    let codesB: OneTimeCodes;
+    beforeEach(async function () {
+      const [a, b] = await makeStores(this);
+      const options = { secret: randomBytes(32), namespace: 'race', maxAttempts: 5, maxAttemptsPerUser: 500 };
+      codesA = new OneTimeCodes({ ...options, store: a });
+      codesB = new OneTimeCodes({ ...options, store: b });
+    });
+
+    it('S4: of 100 concurrent redemptions of the right code, spread over both instances, exactly one succeeds', async () => {
+      const { code } = await codesA.issue('u1', 's');
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 100 }, (_, i) => (i % 2 ? codesA : codesB).redeem('u1', 's', code)),
+      );
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).to.have.length(1);
+      for (const o of outcomes) {
+        if (o.status === 'rejected') {
+          expect((o.reason as AuthenticationFailure).code).to.be.oneOf([
+            'no_pending_challenge',
+            'invalid_code',
+            'locked',
+          ]);
+        }
+      }
+    });
+
+    it('S5: 60 concurrent wrong guesses and the right code: at most maxAttempts are evaluated, the rest are locked', async () => {
+      const { code } = await codesA.issue('u2', 's');
+      const wrong = code === '000000' ? '111111' : '000000';
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 61 }, (_, i) =>
+          (i % 2 ? codesA : codesB).redeem('u2', 's', i === 30 ? code : wrong),
+        ),
+      );
+      const failures = outcomes.flatMap((o) =>
+        o.status === 'rejected' ? [o.reason as AuthenticationFailure] : [],
+      );
+      const evaluated = 61 - failures.filter((f) => f.code === 'locked').length;
+      expect(evaluated).to.be.at.most(5);
+      expect(failures.filter((f) => f.code === 'locked').length).to.be.at.least(56);
+      expect(await codesB.lockedFor('u2', 's')).to.be.a('number');
+    });
+  });
+}
+
+raceSuite('MemoryStore, one instance', async () => {
+  const store = new MemoryStore();
+  return [store, store];
+});
+raceSuite('custom one-file store, one instance', async () => {
+  const store = new MapStore();
+  return [store, store];
+});
+raceSuite('two instances, each with its own client, on one Redis', async (ctx) => {
+  const [clientA, clientB] = [await redisOrSkip(ctx), await redisOrSkip(ctx)];
+  after(async () => Promise.all([clientA, clientB].map((c) => (c.isOpen ? c.close() : undefined))));
+  const prefix = uniquePrefix('otc-race');
+  return [new RedisStore({ client: clientA, prefix }), new RedisStore({ client: clientB, prefix })];
+});
+
+describe('OneTimeCodes: one store round trip per redemption', () => {
+  it('MemoryStore: a redemption is one store call (redeemCode)', async () => {
+    const store = new MemoryStore();
+    const codes = new OneTimeCodes({ secret: randomBytes(32), store, namespace: 'trips' });
+    const { code } = await codes.issue('u1', 's');
+    const calls = (['get', 'set', 'take', 'deleteIfEquals', 'delete', 'consume', 'redeemCode'] as const).map(
+      (name) => sinon.spy(store, name),
+    );
+    await failureOf(codes.redeem('u1', 's', code === '000000' ? '111111' : '000000'));
+    await codes.redeem('u1', 's', code);
+    expect(calls.map((spy) => spy.callCount)).to.deep.equal([0, 0, 0, 0, 0, 0, 2]);
+    await store.close();
+  });
+
+  it('RedisStore: a redemption is one command to Redis (one EVALSHA)', async function () {
+    const client = await redisOrSkip(this);
+    try {
+      // The store binds the client's sendCommand when it is made: spied on before.
+      const sent = sinon.spy(client, 'sendCommand');
+      const store = new RedisStore({ client, prefix: uniquePrefix('otc-trips') });
+      const codes = new OneTimeCodes({ secret: randomBytes(32), store, namespace: 'trips' });
+      const { code } = await codes.issue('u1', 's');
+      await failureOf(codes.redeem('u1', 's', code === '000000' ? '111111' : '000000')); // loads the script
+      sent.resetHistory();
+      await failureOf(codes.redeem('u1', 's', code === '000000' ? '111111' : '000000'));
+      await codes.redeem('u1', 's', code);
+      expect(sent.args.map(([args]) => (args as string[])[0])).to.deep.equal(['EVALSHA', 'EVALSHA']);
+      sent.restore();
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('OneTimeCodes key layout', () => {
+  it('the code and both attempt counters share one Redis hash tag, so one script may touch them on a cluster', async () => {
+    const store = new MemoryStore();
+    const codes = new OneTimeCodes({ secret: randomBytes(32), store, namespace: 'sms-otp' });
+    const redeem = sinon.spy(store, 'redeemCode');
+    const { code } = await codes.issue('alice@example.test', 'session-1');
+    await codes.redeem('alice@example.test', 'session-1', code);
+    const { key, attemptsKey, userAttemptsKey } = redeem.firstCall.args[0];
+    // Redis hashes only the part between the first "{" and the next "}".
+    const tags = [key, attemptsKey, userAttemptsKey].map((k) => /\{([^}]+)\}/.exec(k)?.[1]);
+    expect(tags[0])
+      .to.be.a('string')
+      .and.match(/^[A-Za-z0-9_-]{22}$/);
+    expect(tags).to.deep.equal([tags[0], tags[0], tags[0]]);
+    expect(key).to.equal(codes.challengeKeyFor('alice@example.test', 'session-1'));
+    await store.close();
+  });
 });

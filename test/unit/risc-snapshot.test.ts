@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { AuthenticationFailure, decryptRiscSnapshot, type RiscResult } from '../../src/index.js';
+import { AuthenticationFailure } from '../../src/index.js';
+import { decryptRiscSnapshot } from '../../src/core/risc-snapshot.js';
+import { type RiscResult } from '../../src/exports/risc.js';
 import { encryptSnapshotIndependently } from '../helpers/risc.js';
 
 const secret = randomBytes(32).toString('hex');

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { decideSecSignState, SecSignState, secSignStateName } from '../../src/index.js';
+import { decideSecSignState, secSignStateName } from '../../src/core/secsign.js';
+import { SecSignState } from '../../src/exports/secsign.js';
 
 describe('decideSecSignState (as the vendor’s WordPress plugin decides)', () => {
   const young = 1000;

@@ -2,11 +2,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { RedisClientType } from 'redis';
 import type { Redis } from 'ioredis';
-import { MemoryStore, RedisStore, StoreError, ConfigurationError, type Store } from '../../src/index.js';
+import { BasicLoginStrategy, ConfigurationError, StoreError, type Store } from '../../src/index.js';
+import { MemoryStore, RedisStore } from '../../src/exports/stores.js';
+import { OneTimeCodes } from '../../src/exports/sms-otp.js';
+import { XTokenManager } from '../../src/exports/x-token.js';
+import { createLimiter } from '../../src/internal/throttle.js';
+import {
+  addMember,
+  formatCodeRecord,
+  redeemCode,
+  roll,
+  setRolling,
+  takeMembers,
+} from '../../src/stores/operations.js';
+import type { CodeRedemption } from '../../src/stores/store.js';
+import { MapStore } from '../helpers/custom-store.js';
 import { ioredisOrSkip, redisOrSkip, uniquePrefix } from '../helpers/redis.js';
 
 /** One contract, run against every store: what a strategy may rely on. */
-function storeContract(makeStore: () => Store): void {
+export function storeContract(makeStore: () => Store): void {
   let store: Store;
   beforeEach(() => {
     store = makeStore();
@@ -20,9 +34,10 @@ function storeContract(makeStore: () => Store): void {
   });
 
   it('forgets a value once its TTL has passed', async () => {
-    await store.set('short', 'v', 60);
+    // Long enough to read back on a loaded machine (several test runs share two cores).
+    await store.set('short', 'v', 400);
     expect(await store.get('short')).to.equal('v');
-    await sleep(120);
+    await sleep(450);
     expect(await store.get('short')).to.equal(undefined);
     expect(await store.take('short')).to.equal(undefined);
   });
@@ -90,49 +105,49 @@ function storeContract(makeStore: () => Store): void {
   });
 
   it('roll() replaces the current member once; its predecessor is accepted within the grace only', async () => {
-    await store.setRolling('fam', 'alice', 'm0', 60_000);
-    expect(await store.roll('fam', 'm0', undefined, 500)).to.deep.equal({
+    await setRolling(store, 'fam', 'alice', 'm0', 60_000);
+    expect(await roll(store, 'fam', 'm0', undefined, 500)).to.deep.equal({
       status: 'current',
       data: 'alice',
       current: 'm0',
     });
-    expect(await store.roll('fam', 'm0', 'm1', 300)).to.deep.equal({
+    expect(await roll(store, 'fam', 'm0', 'm1', 300)).to.deep.equal({
       status: 'rolled',
       data: 'alice',
       current: 'm1',
     });
     // Within the grace the predecessor answers the current member, and rolls nothing.
-    expect(await store.roll('fam', 'm0', 'x1', 300)).to.deep.equal({
+    expect(await roll(store, 'fam', 'm0', 'x1', 300)).to.deep.equal({
       status: 'grace',
       data: 'alice',
       current: 'm1',
     });
-    expect(await store.roll('fam', 'm1', 'm2', 300)).to.deep.equal({
+    expect(await roll(store, 'fam', 'm1', 'm2', 300)).to.deep.equal({
       status: 'rolled',
       data: 'alice',
       current: 'm2',
     });
     // m0's grace started when m1 replaced it, and still runs although m1 has been replaced since.
-    expect((await store.roll('fam', 'm0', undefined, 300)).status).to.equal('grace');
+    expect((await roll(store, 'fam', 'm0', undefined, 300)).status).to.equal('grace');
     await sleep(350);
     // After the grace: reuse, and the whole record is gone, the current member too.
-    expect(await store.roll('fam', 'm0', 'x2', 300)).to.deep.equal({ status: 'reused', data: 'alice' });
-    expect((await store.roll('fam', 'm2', 'm3', 300)).status).to.equal('absent');
+    expect(await roll(store, 'fam', 'm0', 'x2', 300)).to.deep.equal({ status: 'reused', data: 'alice' });
+    expect((await roll(store, 'fam', 'm2', 'm3', 300)).status).to.equal('absent');
   });
 
   it('roll(): a member that was never current is reuse; an absent record is absent', async () => {
-    await store.setRolling('fam2', 'bob', 'a', 60_000);
-    expect((await store.roll('fam2', 'never', undefined, 1000)).status).to.equal('reused');
-    expect(await store.roll('fam2', 'a', undefined, 1000)).to.deep.equal({ status: 'absent' });
-    expect(await store.roll('nothing', 'a', 'b', 1000)).to.deep.equal({ status: 'absent' });
+    await setRolling(store, 'fam2', 'bob', 'a', 60_000);
+    expect((await roll(store, 'fam2', 'never', undefined, 1000)).status).to.equal('reused');
+    expect(await roll(store, 'fam2', 'a', undefined, 1000)).to.deep.equal({ status: 'absent' });
+    expect(await roll(store, 'nothing', 'a', 'b', 1000)).to.deep.equal({ status: 'absent' });
     await store.set('plain', 'not a rolling record', 60_000);
-    expect((await store.roll('plain', 'a', 'b', 1000)).status).to.equal('absent');
+    expect((await roll(store, 'plain', 'a', 'b', 1000)).status).to.equal('absent');
   });
 
   it('of 40 concurrent roll() calls of the current member exactly one rolls; the others are in grace', async () => {
-    await store.setRolling('fam3', 'carol', 'c0', 60_000);
+    await setRolling(store, 'fam3', 'carol', 'c0', 60_000);
     const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => store.roll('fam3', 'c0', `next${i}`, 5000)),
+      Array.from({ length: 40 }, (_, i) => roll(store, 'fam3', 'c0', `next${i}`, 5000)),
     );
     const rolled = results.filter((r) => r.status === 'rolled');
     expect(rolled).to.have.length(1);
@@ -140,31 +155,55 @@ function storeContract(makeStore: () => Store): void {
     for (const r of results) expect(r.current).to.equal(rolled[0]!.current);
   });
 
+  it('roll() remembers the last 32 predecessors for their grace; take() answers a rolled record once', async () => {
+    await setRolling(store, 'fam5', 'erin', 'e0', 60_000);
+    for (let i = 0; i < 40; i++)
+      expect((await roll(store, 'fam5', `e${i}`, `e${i + 1}`, 60_000)).status).to.equal('rolled');
+    // e8..e39 are remembered (32), e40 is current.
+    expect(await roll(store, 'fam5', 'e8', undefined, 60_000)).to.deep.equal({
+      status: 'grace',
+      data: 'erin',
+      current: 'e40',
+    });
+    expect(await roll(store, 'fam5', 'e39', undefined, 60_000)).to.deep.equal({
+      status: 'grace',
+      data: 'erin',
+      current: 'e40',
+    });
+    expect(await store.take('fam5')).to.be.a('string');
+    expect(await store.take('fam5')).to.equal(undefined);
+    expect((await roll(store, 'fam5', 'e40', 'e41', 60_000)).status).to.equal('absent');
+    await setRolling(store, 'fam6', 'erin', 'f0', 60_000);
+    for (let i = 0; i < 40; i++) await roll(store, 'fam6', `f${i}`, `f${i + 1}`, 60_000);
+    expect((await roll(store, 'fam6', 'f7', undefined, 60_000)).status).to.equal('reused');
+    expect(await store.get('fam6')).to.equal(undefined);
+  });
+
   it('roll() keeps the record’s lifetime: rolling never extends it', async () => {
-    await store.setRolling('fam4', 'dave', 'd0', 250);
+    await setRolling(store, 'fam4', 'dave', 'd0', 250);
     await sleep(150);
-    expect((await store.roll('fam4', 'd0', 'd1', 1000)).status).to.equal('rolled');
+    expect((await roll(store, 'fam4', 'd0', 'd1', 1000)).status).to.equal('rolled');
     await sleep(150);
-    expect((await store.roll('fam4', 'd1', undefined, 1000)).status).to.equal('absent');
+    expect((await roll(store, 'fam4', 'd1', undefined, 1000)).status).to.equal('absent');
   });
 
   it('addMember() and takeMembers(): members expire on their own; take returns the live ones once', async () => {
-    await store.addMember('user', 's1', 60_000);
-    await store.addMember('user', 's2', 100);
-    await store.addMember('user', 's3', 60_000);
+    await addMember(store, 'user', 's1', 60_000);
+    await addMember(store, 'user', 's2', 100);
+    await addMember(store, 'user', 's3', 60_000);
     await sleep(150);
-    expect((await store.takeMembers('user')).sort()).to.deep.equal(['s1', 's3']);
-    expect(await store.takeMembers('user')).to.deep.equal([]);
-    await store.addMember('user', 's4', 60_000);
-    expect(await store.takeMembers('user')).to.deep.equal(['s4']);
+    expect((await takeMembers(store, 'user')).sort()).to.deep.equal(['s1', 's3']);
+    expect(await takeMembers(store, 'user')).to.deep.equal([]);
+    await addMember(store, 'user', 's4', 60_000);
+    expect(await takeMembers(store, 'user')).to.deep.equal(['s4']);
   });
 
   it('refuses members outside [A-Za-z0-9_-] and negative graces', async () => {
     for (const attempt of [
-      () => store.setRolling('f', 'd', 'a b', 1000),
-      () => store.roll('f', 'a', 'b c', 1000),
-      () => store.roll('f', 'a', 'b', -1),
-      () => store.addMember('u', '', 1000),
+      () => setRolling(store, 'f', 'd', 'a b', 1000),
+      () => roll(store, 'f', 'a', 'b c', 1000),
+      () => roll(store, 'f', 'a', 'b', -1),
+      () => addMember(store, 'u', '', 1000),
     ]) {
       let thrown: unknown;
       try {
@@ -176,15 +215,180 @@ function storeContract(makeStore: () => Store): void {
     }
   });
 
-  it('createRateLimiter() counts failures in the same storage', async () => {
-    const limiter = store.createRateLimiter({ keyPrefix: 'rl-contract', points: 3, durationSec: 60 });
+  it('roll() and takeMembers(): a record that is not ours (corrupt, foreign, older) is no state', async () => {
+    for (const [i, foreign] of [
+      '{',
+      'null',
+      '[]',
+      JSON.stringify({ d: 'alice', c: 'm0' }),
+      JSON.stringify({ d: 'alice', c: 'm0', p: 'nope' }),
+      JSON.stringify({ d: 'alice', c: 'm0', p: [['m', 'soon']] }),
+      JSON.stringify({ d: 7, c: 'm0', p: [] }),
+    ].entries()) {
+      await store.set(`foreign-${i}`, foreign, 60_000);
+      expect(await roll(store, `foreign-${i}`, 'm0', 'm1', 1000)).to.deep.equal({ status: 'absent' });
+      expect(await takeMembers(store, `foreign-${i}`)).to.deep.equal([]);
+    }
+    // A member set over a foreign value replaces it.
+    await store.set('foreign-set', '{"not":"a set"}', 60_000);
+    await addMember(store, 'foreign-set', 's1', 60_000);
+    expect(await takeMembers(store, 'foreign-set')).to.deep.equal(['s1']);
+  });
+
+  it('addMember(): 30 concurrent adds to one set all land', async () => {
+    await Promise.all(Array.from({ length: 30 }, (_, i) => addMember(store, 'crowd', `s${i}`, 60_000)));
+    expect((await takeMembers(store, 'crowd')).length).to.equal(30);
+  });
+
+  it('compareAndSet() writes only over the expected value, or over nothing when none is expected', async () => {
+    expect(await store.compareAndSet('cas', undefined, 'one', 10_000)).to.equal(true);
+    expect(await store.compareAndSet('cas', undefined, 'again', 10_000)).to.equal(false);
+    expect(await store.compareAndSet('cas', 'other', 'two', 10_000)).to.equal(false);
+    expect(await store.get('cas')).to.equal('one');
+    expect(await store.compareAndSet('cas', 'one', 'two', 10_000)).to.equal(true);
+    expect(await store.get('cas')).to.equal('two');
+    await store.compareAndSet('cas', 'two', 'three', 60);
+    await sleep(120);
+    expect(await store.get('cas')).to.equal(undefined);
+  });
+
+  it('of 30 concurrent compareAndSet() calls with the same expected value exactly one wins', async () => {
+    await store.set('cas2', 'v0', 10_000);
+    const wins = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => store.compareAndSet('cas2', 'v0', `v${i + 1}`, 10_000)),
+    );
+    expect(wins.filter(Boolean)).to.have.length(1);
+    expect(await store.get('cas2')).to.equal(`v${wins.indexOf(true) + 1}`);
+  });
+
+  it('consume() counts atomically under 100 concurrent calls, in a window later calls do not extend', async () => {
+    const results = await Promise.all(Array.from({ length: 100 }, () => store.consume('pts', 1, 10_000)));
+    expect(results.map((r) => r.consumed).sort((x, y) => x - y)).to.deep.equal(
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+    for (const r of results) expect(r.msBeforeNext).to.be.greaterThan(9_000).and.at.most(10_000);
+    expect((await store.consume('pts', -1, 10_000)).consumed).to.equal(99);
+    expect((await store.consume('pts', 0, 10_000)).consumed).to.equal(99);
+    expect((await store.consume('short-pts', 2, 150)).consumed).to.equal(2);
+    await sleep(90);
+    expect((await store.consume('short-pts', 1, 150)).consumed).to.equal(3);
+    await sleep(100);
+    expect((await store.consume('short-pts', 1, 150)).consumed).to.equal(1);
+  });
+
+  it('consume() with 0 points reads without creating; delete() forgets a counter', async () => {
+    expect(await store.consume('unseen', 0, 10_000)).to.deep.equal({ consumed: 0, msBeforeNext: 0 });
+    expect(await store.consume('unseen', 0, 10_000)).to.deep.equal({ consumed: 0, msBeforeNext: 0 });
+    expect((await store.consume('unseen', 1, 10_000)).consumed).to.equal(1);
+    await store.delete('unseen');
+    expect(await store.consume('unseen', 0, 10_000)).to.deep.equal({ consumed: 0, msBeforeNext: 0 });
+  });
+
+  it('a limiter (rate-limiter-flexible over consume()) counts, refuses past its points, and forgets on delete', async () => {
+    const limiter = createLimiter(store, { keyPrefix: 'rl-contract', points: 3, durationSec: 60 });
     await limiter.penalty('alice', 1);
     await limiter.penalty('alice', 1);
     const res = await limiter.get('alice');
     expect(res?.consumedPoints).to.equal(2);
     expect(res?.msBeforeNext).to.be.greaterThan(0).and.at.most(60_000);
+    expect((await limiter.consume('alice')).remainingPoints).to.equal(0);
+    const refused = await limiter.consume('alice').catch((rejection: unknown) => rejection);
+    expect(refused).not.to.be.instanceOf(Error);
+    expect(refused).to.have.property('consumedPoints', 4);
     await limiter.delete('alice');
     expect(await limiter.get('alice')).to.equal(null);
+    expect(await limiter.get('bob')).to.equal(null);
+  });
+
+  describe('redeemCode() (one-time codes: count, compare, consume)', () => {
+    const MAC = 'A'.repeat(43);
+    const OTHER = 'B'.repeat(43);
+    let n = 0;
+    function attempt(mac: string, overrides: Partial<CodeRedemption> = {}): CodeRedemption {
+      return {
+        key: `otp:challenge:{u${n}}:c`,
+        attemptsKey: `otp:attempts:{u${n}}:c`,
+        userAttemptsKey: `otp:attempts-user:{u${n}}`,
+        mac,
+        maxAttempts: 3,
+        maxUserAttempts: 10,
+        windowMs: 60_000,
+        now: Date.now(),
+        ...overrides,
+      };
+    }
+    beforeEach(async () => {
+      n++;
+      await store.set(attempt(MAC).key, formatCodeRecord(Date.now() + 60_000, MAC), 120_000);
+    });
+
+    it('a right MAC redeems once and forgets the attempts; a wrong one says how many are left', async () => {
+      expect(await redeemCode(store, attempt(OTHER))).to.deep.equal({ status: 'wrong', remaining: 2 });
+      expect(await redeemCode(store, attempt(MAC))).to.deep.equal({ status: 'redeemed' });
+      expect(await redeemCode(store, attempt(MAC))).to.deep.equal({ status: 'absent' });
+      // The right code forgot the earlier failures: the counters restarted with the absent attempt.
+      expect((await store.consume(attempt(MAC).attemptsKey, 0, 60_000)).consumed).to.equal(1);
+    });
+
+    it('locks after maxAttempts; the attempt that used the last one deletes the code; then even the right MAC is locked', async () => {
+      expect((await redeemCode(store, attempt(OTHER))).status).to.equal('wrong');
+      expect((await redeemCode(store, attempt(OTHER))).status).to.equal('wrong');
+      const third = await redeemCode(store, attempt(OTHER));
+      expect(third.status).to.equal('locked');
+      expect(third.msBeforeNext).to.be.greaterThan(50_000).and.at.most(60_000);
+      expect(await store.get(attempt(MAC).key)).to.equal(undefined);
+      expect((await redeemCode(store, attempt(MAC))).status).to.equal('locked');
+    });
+
+    it('the owner’s ceiling locks all of their codes; a locked code spends none of it', async () => {
+      const other = attempt(OTHER, {
+        key: `otp:challenge:{u${n}}:other`,
+        attemptsKey: `otp:attempts:{u${n}}:other`,
+        maxAttempts: 1,
+      });
+      expect((await redeemCode(store, other)).status).to.equal('absent');
+      expect((await redeemCode(store, other)).status).to.equal('locked');
+      expect((await redeemCode(store, other)).status).to.equal('locked');
+      // The locked code's extra attempts spent nothing of the owner's 3: one wrong, then right.
+      expect(await redeemCode(store, attempt(OTHER, { maxUserAttempts: 3 }))).to.deep.equal({
+        status: 'wrong',
+        remaining: 1,
+      });
+      expect((await redeemCode(store, attempt(MAC, { maxUserAttempts: 3 }))).status).to.equal('redeemed');
+    });
+
+    it('an expired code is deleted and says so; a record that is not a code is absent', async () => {
+      expect(await redeemCode(store, attempt(MAC, { now: Date.now() + 61_000 }))).to.deep.equal({
+        status: 'expired',
+      });
+      expect(await store.get(attempt(MAC).key)).to.equal(undefined);
+      for (const foreign of [
+        'garbage',
+        `.${MAC}`,
+        `zz.${MAC.slice(1)}`,
+        `${Date.now().toString(36)}.${MAC}x`,
+        `${(Date.now() + 60_000).toString(36).toUpperCase()}.${MAC}`,
+        JSON.stringify({ x: Date.now() + 60_000, h: MAC }),
+      ]) {
+        await store.set(attempt(MAC).key, foreign, 60_000);
+        expect(await redeemCode(store, attempt(MAC, { maxAttempts: 100 }))).to.deep.equal({
+          status: 'absent',
+        });
+      }
+    });
+
+    it('of 30 concurrent redemptions of the right MAC exactly one is redeemed', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 30 }, () => redeemCode(store, attempt(MAC, { maxAttempts: 100 }))),
+      );
+      expect(results.filter((r) => r.status === 'redeemed')).to.have.length(1);
+    });
+
+    it('40 concurrent wrong guesses: exactly maxAttempts are counted as tries, the rest are locked', async () => {
+      const results = await Promise.all(Array.from({ length: 40 }, () => redeemCode(store, attempt(OTHER))));
+      expect(results.filter((r) => r.status === 'wrong')).to.have.length(2);
+      expect(results.filter((r) => r.status === 'locked')).to.have.length(38);
+    });
   });
 }
 
@@ -229,7 +433,7 @@ describe('stores', () => {
     it('U5: its rate limiters count in the same bounded memory: a new limiter key in a full store is refused, existing ones still count', async () => {
       const store = new MemoryStore({ maxEntries: 2 });
       stores.push(store);
-      const limiter = store.createRateLimiter({ keyPrefix: 'flood', points: 2, durationSec: 60 });
+      const limiter = createLimiter(store, { keyPrefix: 'flood', points: 2, durationSec: 60 });
       await limiter.consume('alice');
       await store.set('live', 'v', 10_000);
       expect(store.size).to.equal(2);
@@ -247,6 +451,21 @@ describe('stores', () => {
     it('rejects invalid options with a ConfigurationError', () => {
       expect(() => new MemoryStore({ maxEntries: 0 })).to.throw(ConfigurationError, /maxEntries/);
       expect(() => new MemoryStore({ sweepIntervalMs: -1 })).to.throw(ConfigurationError, /sweepIntervalMs/);
+    });
+  });
+
+  describe('a custom store in one file (test/helpers/custom-store.ts: primitives only, over a Map)', () => {
+    storeContract(() => new MapStore());
+
+    it('a limiter over a store that throws answers a StoreError (ERR_STORE, 503), not the plain Error', async () => {
+      const store = new MapStore();
+      store.consume = async () => Promise.reject(new Error('connection reset'));
+      const limiter = createLimiter(store, { keyPrefix: 'faulty', points: 3, durationSec: 60 });
+      for (const call of [() => limiter.consume('k'), () => limiter.reward('k', 1), () => limiter.get('k')]) {
+        const thrown = await call().catch((err: unknown) => err);
+        expect(thrown).to.be.instanceOf(StoreError).that.includes({ code: 'ERR_STORE', status: 503 });
+        expect((thrown as Error).cause).to.have.property('message', 'connection reset');
+      }
     });
   });
 
@@ -300,6 +519,41 @@ describe('stores', () => {
     });
     after(() => client?.disconnect());
     storeContract(() => new RedisStore({ client, prefix: uniquePrefix('store-ioredis') }));
+  });
+
+  it('a store written for the older interface is refused when configured, naming what it lacks', () => {
+    const {
+      consume: _c,
+      compareAndSet: _s,
+      ...older
+    } = Object.fromEntries(
+      (
+        [
+          'set',
+          'get',
+          'take',
+          'deleteIfEquals',
+          'compareAndSet',
+          'delete',
+          'increment',
+          'consume',
+          'close',
+        ] as const
+      ).map((name) => [name, async () => undefined]),
+    );
+    const store = { ...older, createRateLimiter: () => ({}) } as unknown as Store;
+    expect(() => new BasicLoginStrategy({ store }, () => false)).to.throw(
+      ConfigurationError,
+      /lacks compareAndSet, consume/,
+    );
+    expect(() => new XTokenManager({ secret: 'x'.repeat(32), store })).to.throw(
+      ConfigurationError,
+      /consume/,
+    );
+    expect(() => new OneTimeCodes({ secret: 'x'.repeat(32), store, namespace: 'n' })).to.throw(
+      ConfigurationError,
+      /OneTimeCodes: `store` must implement the Store interface; it lacks compareAndSet, consume/,
+    );
   });
 
   it('RedisStore refuses something that is not a Redis client', () => {

@@ -2,8 +2,11 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { SignJWT, UnsecuredJWT, decodeProtectedHeader } from 'jose';
 import sinon from 'sinon';
-import { AuthenticationFailure, ConfigurationError, MemoryStore, XTokenManager } from '../../src/index.js';
+import { AuthenticationFailure, ConfigurationError } from '../../src/index.js';
+import { MemoryStore } from '../../src/exports/stores.js';
+import { XTokenManager } from '../../src/exports/x-token.js';
 import { rejectionOf } from '../helpers/assert.js';
+import { decodeXToken, mintXToken, xTokenKid } from '../helpers/x-token.js';
 
 const secret = randomBytes(32);
 
@@ -38,7 +41,16 @@ describe('XTokenManager', () => {
       iss: 'passport-factors',
     });
     expect(verified.exp - verified.iat).to.equal(1800);
-    expect(decodeProtectedHeader(token)).to.deep.equal({ alg: 'HS256', typ: 'xtoken+jwt' });
+    // The compact format of HMAC keys: no kid for `secret`, base64url claims, an HS256 MAC.
+    expect(token).to.match(/^xt1\.\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+    expect(decodeXToken(token)).to.deep.equal({
+      sub: 'alice',
+      sid: payload.sid,
+      auth_time: start / 1000,
+      iat: start / 1000,
+      exp: start / 1000 + 1800,
+      jti: payload.jti,
+    });
   });
 
   it('the hot path costs ONE store call: verifyAndRenew() checks and rotates with a single roll()', async () => {
@@ -114,12 +126,125 @@ describe('XTokenManager', () => {
   it('B1: a token forged by changing its payload is refused', async () => {
     const tokens = new XTokenManager({ secret, store });
     const { token } = await tokens.issue('alice');
-    const [header, body, signature] = token.split('.');
+    const [prefix, kid, body, mac] = token.split('.');
     const forged = JSON.parse(Buffer.from(body!, 'base64url').toString());
-    forged.sub = 'admin';
+    forged[0] = 'admin';
     await refusal(
-      tokens.verify(`${header}.${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${signature}`),
+      tokens.verify(`${prefix}.${kid}.${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${mac}`),
     );
+  });
+
+  describe('B1 / B9: the compact MAC format', () => {
+    let tokens: XTokenManager;
+    let token: string;
+    let claims: unknown[];
+    beforeEach(async () => {
+      tokens = new XTokenManager({ secret, store });
+      token = (await tokens.issue('alice')).token;
+      const c = decodeXToken(token);
+      claims = [c.sub, c.sid, c.auth_time, c.iat, c.exp, c.jti];
+      // The genuine token and a faithful re-mint pass: each refusal below is for its one change.
+      expect(mintXToken(claims, { secret })).to.equal(token);
+      expect((await tokens.verify(token)).sub).to.equal('alice');
+    });
+
+    it('B1: a tampered MAC (any one character), a truncated, an extended or a missing MAC is refused', async () => {
+      const macAt = token.lastIndexOf('.') + 1;
+      const mac = token.slice(macAt);
+      for (let i = 0; i < mac.length; i++) {
+        const flipped = mac[i] === 'A' ? 'B' : 'A';
+        await refusal(
+          tokens.verify(`${token.slice(0, macAt)}${mac.slice(0, i)}${flipped}${mac.slice(i + 1)}`),
+        );
+      }
+      for (const candidate of [
+        token.slice(0, -1),
+        token.slice(0, macAt + 22),
+        `${token}A`,
+        `${token}=`,
+        token.slice(0, macAt),
+        token.slice(0, macAt - 1),
+        `${token.slice(0, macAt)}${Buffer.from(mac, 'base64url').toString('base64')}`,
+        token.slice(0, 20),
+        'xt1.',
+        'xt1...',
+      ]) {
+        await refusal(tokens.verify(candidate));
+      }
+    });
+
+    it('B1: a flipped character anywhere in the token is refused', async () => {
+      for (let i = 0; i < token.length; i++) {
+        const flipped = token[i] === 'A' ? 'B' : 'A';
+        await refusal(tokens.verify(`${token.slice(0, i)}${flipped}${token.slice(i + 1)}`));
+      }
+    });
+
+    it('B9: a token of another key (same format, same claims) is refused', async () => {
+      await refusal(tokens.verify(mintXToken(claims, { secret: randomBytes(32) })));
+    });
+
+    it('B9: another format version, or a kid the manager does not have, is refused', async () => {
+      await refusal(tokens.verify(mintXToken(claims, { secret, prefix: 'xt2' })));
+      await refusal(tokens.verify(mintXToken(claims, { secret, prefix: 'xt0' })));
+      await refusal(tokens.verify(token.replace(/^xt1/, 'XT1')));
+      await refusal(tokens.verify(mintXToken(claims, { secret, kid: 'k1' })));
+    });
+
+    it("B9: a token MAC'd for another issuer or audience is refused", async () => {
+      await refusal(tokens.verify(mintXToken(claims, { secret, issuer: 'another-app' })));
+      await refusal(tokens.verify(mintXToken(claims, { secret, audience: 'api' })));
+      const withAudience = new XTokenManager({ secret, store, audience: 'api' });
+      await refusal(withAudience.verify(token));
+      const issued = await withAudience.issue('alice');
+      expect(await withAudience.verify(issued.token)).to.include({ aud: 'api', sub: 'alice' });
+      await refusal(tokens.verify(issued.token));
+    });
+
+    it('B9: an expired token is refused even with a valid MAC; so are claims in the future or malformed', async () => {
+      const now = start / 1000;
+      const [sub, sid, , , , jti] = claims;
+      const cases: Array<[string, unknown[]]> = [
+        ['expired', [sub, sid, now - 600, now - 600, now - 60]],
+        ['issued in the future', [sub, sid, now, now + 60, now + 600]],
+        ['login after issue', [sub, sid, now + 1, now, now + 600]],
+        ['past the absolute lifetime', [sub, sid, now - 43_300, now - 10, now + 600]],
+        ['exp a string', [sub, sid, now, now, String(now + 600)]],
+        ['empty subject', ['', sid, now, now, now + 600]],
+        ['a number as subject', [7, sid, now, now, now + 600]],
+        ['fractional time', [sub, sid, now + 0.5, now, now + 600]],
+      ];
+      for (const [what, forged] of cases) {
+        const failure = await rejectionOf(
+          tokens.verify(mintXToken([...forged, jti], { secret })),
+          AuthenticationFailure,
+        );
+        expect(failure.code, what).to.equal('invalid_token');
+      }
+      // Valid MAC over a body that is not the six-claim array.
+      for (const body of [claims.slice(0, 5), [...claims, 'extra'], { sub: 'alice' }, 'alice']) {
+        await refusal(tokens.verify(mintXToken(body as unknown[], { secret })));
+      }
+      const notJson = `xt1..${Buffer.from('[oops').toString('base64url')}`;
+      const mac = (await import('node:crypto'))
+        .createHmac('sha256', secret)
+        .update(JSON.stringify(['xtoken/v1', 'passport-factors', null]))
+        .update(notJson)
+        .digest('base64url');
+      await refusal(tokens.verify(`${notJson}.${mac}`));
+    });
+
+    it('B9: a JWT is refused when only HMAC keys are configured, also one signed with the secret itself', async () => {
+      const jwt = await new SignJWT({ sid: claims[1] as string, auth_time: claims[2] as number })
+        .setProtectedHeader({ alg: 'HS256', typ: 'xtoken+jwt' })
+        .setJti(claims[5] as string)
+        .setSubject('alice')
+        .setIssuer('passport-factors')
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(secret);
+      await refusal(tokens.verify(jwt));
+    });
   });
 
   it('B9: alg "none", a wrong key, an HS256 token signed with a valid-length other secret are refused', async () => {
@@ -142,7 +267,7 @@ describe('XTokenManager', () => {
     await refusal(tokens.verify(otherKey));
   });
 
-  it('B9: a correctly signed JWT of another type (no typ: xtoken+jwt) is refused', async () => {
+  it('B9: a JWT of another type (no typ: xtoken+jwt) signed with the secret is refused', async () => {
     const tokens = new XTokenManager({ secret, store });
     const { payload } = await tokens.issue('alice');
     const untyped = await new SignJWT({ sid: payload.sid, auth_time: payload.auth_time })
@@ -227,7 +352,33 @@ describe('XTokenManager', () => {
       const { token } = await before.issue('alice');
       const during = new XTokenManager({ keys: [k2, k1], store });
       const renewed = await during.renew(await during.verify(token));
-      expect(decodeProtectedHeader(renewed.token).kid).to.equal('k2');
+      expect(xTokenKid(token)).to.equal('k1');
+      expect(xTokenKid(renewed.token)).to.equal('k2');
+    });
+
+    it("a kid is bound to its own hash: a token naming k1 MAC'd with HS384 (with k1's secret) is refused", async () => {
+      const tokens = new XTokenManager({ keys: [k1], store });
+      const { token } = await tokens.issue('alice');
+      const c = decodeXToken(token);
+      const claims = [c.sub, c.sid, c.auth_time, c.iat, c.exp, c.jti];
+      expect(mintXToken(claims, { secret: k1.secret, kid: 'k1' })).to.equal(token);
+      await refusal(tokens.verify(mintXToken(claims, { secret: k1.secret, kid: 'k1', hash: 'sha384' })));
+      await refusal(tokens.verify(mintXToken(claims, { secret: k2.secret, kid: 'k1' })));
+    });
+
+    it("rotates between HMAC and asymmetric keys both ways: the old key's tokens verify and renew under the new", async () => {
+      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const ec = { kid: 'ec1', alg: 'ES256' as const, publicKey, privateKey };
+      const hmacToken = (await new XTokenManager({ keys: [k1], store }).issue('alice')).token;
+      const toEc = new XTokenManager({ keys: [ec, k1], store });
+      const renewedAsJwt = (await toEc.verifyAndRenew(hmacToken)).renewed.token;
+      expect(decodeProtectedHeader(renewedAsJwt)).to.include({ alg: 'ES256', kid: 'ec1', typ: 'xtoken+jwt' });
+      const backToHmac = new XTokenManager({ keys: [k2, ec], store });
+      const renewed = (await backToHmac.verifyAndRenew(renewedAsJwt)).renewed.token;
+      expect(xTokenKid(renewed)).to.equal('k2');
+      expect((await backToHmac.verify(renewed)).sub).to.equal('alice');
+      // The HMAC key that was dropped no longer verifies its tokens.
+      await refusal(backToHmac.verify(hmacToken));
     });
 
     it('refuses a token signed by a key that was rotated out', async () => {

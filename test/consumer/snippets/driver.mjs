@@ -104,6 +104,22 @@ const scenarios = {
     assert.equal(denied.status, 401, JSON.stringify(denied.body));
     assert.equal(denied.body.code, 'denied');
   },
+  async 'secsign-sessionless'(call, { sandbox }) {
+    const { id } = (await call('GET', '/login-id')).body;
+    const { id: attacker } = (await call('GET', '/login-id')).body;
+    const as = (loginId) => ({ headers: { 'x-login-id': loginId } });
+    const started = await call('POST', '/secsign/start', { ...as(id), json: { secsignid: 'alice' } });
+    assert.equal(started.status, 200, JSON.stringify(started.body));
+    assert.equal(started.headers.get('set-cookie'), null, 'no session cookie');
+    sandbox.secsign.approve('alice');
+    assert.deepEqual((await call('GET', '/secsign/status', as(id))).body, { state: 'authenticated' });
+    const stolen = await call('POST', '/secsign/complete', as(attacker));
+    assert.equal(stolen.status, 401, JSON.stringify(stolen.body));
+    assert.equal(stolen.body.code, 'no_pending_challenge');
+    const done = await call('POST', '/secsign/complete', as(id));
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.deepEqual(done.body, { user: 'u1' });
+  },
   async xignin(call, { sandbox, base }) {
     // The browser: to the manager, whose page shows the QR; the phone answers; back to the app.
     const viaPhone = async (call, answer) => {
@@ -185,6 +201,35 @@ const scenarios = {
     assert.equal(right.body.status, 'complete');
     assert.deepEqual((await call('GET', '/account')).body, { id: 'u1' });
     assert.equal((await call('POST', '/transfer', { json: {} })).status, 200);
+  },
+  async 'partial-login-sessionless'(call, { sandbox }) {
+    const as = (id) => ({ 'x-login-id': id });
+    const first = await call('POST', '/login', { headers: { authorization: basic('alice', PASSWORD) } });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal(first.body.status, 'partial');
+    assert.equal(first.headers.get('set-cookie'), null, 'no session cookie');
+    const id = first.headers.get('x-login-id');
+    assert.match(id, /^[\w-]{43}$/);
+    assert.equal((await call('POST', '/login/sms/send', { json: {} })).status, 401, 'no journey id, no code');
+    sandbox.inbox.clear();
+    const sent = await call('POST', '/login/sms/send', { headers: as(id), json: {} });
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const code = /\b(\d{6})\b/.exec((await sandbox.inbox.waitFor('+4915790000001')).text)[1];
+    const wrong = await call('POST', '/login/sms', {
+      headers: as(id),
+      json: { code: code === '000000' ? '111111' : '000000' },
+    });
+    assert.equal(wrong.status, 401, JSON.stringify(wrong.body));
+    assert.equal(wrong.body.code, 'invalid_code');
+    const right = await call('POST', '/login/sms', { headers: as(id), json: { code } });
+    assert.equal(right.status, 200, JSON.stringify(right.body));
+    assert.equal(right.body.status, 'complete');
+    assert.ok(!JSON.stringify(right.body).includes('passwordHash'), 'the user record leaked');
+    const items = await call('GET', '/api/items', { headers: { 'x-token': right.body.token } });
+    assert.equal(items.status, 200, JSON.stringify(items.body));
+    assert.deepEqual(items.body, { owner: 'u1' });
+    // The journey is over: its id carries nothing any more.
+    assert.equal((await call('POST', '/login/sms/send', { headers: as(id), json: {} })).status, 401);
   },
 };
 

@@ -1,8 +1,10 @@
 import {
+  createHmac,
   createPrivateKey,
   createPublicKey,
   createSecretKey,
   randomBytes,
+  timingSafeEqual,
   type KeyObject,
   type webcrypto,
 } from 'node:crypto';
@@ -17,8 +19,10 @@ import {
 import { AuthenticationFailure, ConfigurationError } from '../errors.js';
 import { CryptoKeyCache } from '../internal/crypto-keys.js';
 import { auditHook, positiveIntegerOption, stringOption } from '../internal/options.js';
+import { randomBase64url } from '../internal/random.js';
 import { MemoryStore } from '../stores/memory.js';
-import type { Store } from '../stores/store.js';
+import { addMember, roll, setRolling, takeMembers } from '../stores/operations.js';
+import { assertStore, type Store } from '../stores/store.js';
 
 const OWNER = 'XToken';
 
@@ -35,14 +39,15 @@ export type XTokenKey =
 
 export interface XTokenOptions {
   /**
-   * An HS256 secret of at least 32 bytes (a string counts its UTF-8 bytes). Shorthand for one
-   * key without `kid`. Give either `secret` or `keys` (one of them is required).
+   * An HMAC-SHA-256 secret of at least 32 bytes (a string counts its UTF-8 bytes): tokens are the
+   * compact MAC'd format. Shorthand for one `HS256` key without `kid`. Give either `secret` or
+   * `keys` (one of them is required).
    */
   secret?: string | Uint8Array | KeyObject;
   /**
    * Keys for rotation: the FIRST signs new tokens and must hold a secret or private key; all
-   * verify tokens whose header names their `kid`. Remove a key to reject every token it signed.
-   * Required unless `secret` is given.
+   * verify the tokens that name their `kid`. `HS*` keys make compact MAC'd tokens, asymmetric
+   * keys JWTs. Remove a key to reject every token it signed. Required unless `secret` is given.
    */
   keys?: XTokenKey[];
   /** Seconds a token stays valid without use (default 1800 = 30 min); each renewal restarts it. */
@@ -63,7 +68,7 @@ export interface XTokenOptions {
    * flight with it (parallel calls of one page, a retry of a lost answer) arrive within a few
    * seconds, so they are answered with the family's current token. A predecessor used after its
    * grace is a stolen copy or a replay: the WHOLE family is revoked (the holder's current token
-   * too) and `onEvent` gets `reuse_detected` (B11, RFC 9700 §4.14.2).
+   * too) and `onEvent` gets `reuse_detected` (RFC 9700 §4.14.2).
    */
   reuseGraceSec?: number;
   /** Audit hook (default none): `reuse_detected`, `user_revoked`. Never given a token. Errors it throws are ignored. */
@@ -110,14 +115,25 @@ interface ResolvedKey {
   alg: XTokenHmacAlg | XTokenAsymmetricAlg;
   verifyKey: KeyObject;
   signKey: KeyObject | undefined;
+  /** HMAC keys: the `node:crypto` digest of their MAC (`sha256` for HS256 ...). */
+  hash?: 'sha256' | 'sha384' | 'sha512';
 }
 
 // Explicit typing (RFC 8725 §3.11) so a JWT minted for another purpose with the same key is refused.
 const TOKEN_TYPE = 'xtoken+jwt';
+/**
+ * Tokens of HMAC keys: `xt1.<kid>.<claims>.<mac>`, where `<kid>` is the key's id in base64url
+ * (empty for `secret`), `<claims>` the base64url JSON array `[sub, sid, auth_time, iat, exp, jti]`
+ * and `<mac>` the base64url HMAC of the key's hash over the context (format, issuer, audience)
+ * and everything before the last dot. The key, never the token, says which hash.
+ */
+const MAC_PREFIX = 'xt1.';
+const MAC_FORMAT = 'xtoken/v1';
 const FAMILY_PREFIX = 'x-token:family:';
 // The families of one user, for revokeUser(): an expiring set of family ids.
 const USER_PREFIX = 'x-token:user:';
 const HMAC_MIN_BYTES: Record<XTokenHmacAlg, number> = { HS256: 32, HS384: 48, HS512: 64 };
+const HMAC_HASH = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' } as const;
 const ASYMMETRIC_KEY_TYPES: Record<XTokenAsymmetricAlg, readonly string[]> = {
   ES256: ['ec'],
   ES384: ['ec'],
@@ -135,8 +151,11 @@ const INVALID = (): AuthenticationFailure =>
   );
 
 /**
- * Issues, checks, renews and revokes X-Tokens: JWTs keyed with a secret or key pair, grouped in
- * families that live in a store. Passport-free; `XTokenStrategy` is its adapter.
+ * Issues, checks, renews and revokes X-Tokens, grouped in families that live in a store. A token
+ * of an HMAC key (`secret`, or an `HS*` entry of `keys`) is a compact string MAC'd synchronously
+ * with `node:crypto`: `xt1.<kid>.<claims>.<mac>`, opaque to clients. A token of an asymmetric key
+ * is a JWT signed with `jose`, which other services can check with the public key.
+ * Passport-free; `XTokenStrategy` is its adapter.
  */
 export class XTokenManager {
   readonly idleTtlSec: number;
@@ -145,7 +164,12 @@ export class XTokenManager {
   readonly #keys: readonly ResolvedKey[];
   readonly #cryptoKeys = new CryptoKeyCache();
   readonly #signingKey: ResolvedKey;
-  readonly #algorithms: string[];
+  /** The asymmetric keys' algorithms: the only ones a JWT X-Token may name. */
+  readonly #jwtAlgorithms: string[];
+  /** HMAC keys by the `<kid>` segment of their compact tokens. */
+  readonly #macKeys: ReadonlyMap<string, ResolvedKey & { hash: string }>;
+  /** What every MAC covers before the token's text: the format, issuer and audience. */
+  readonly #macContext: string;
   readonly #issuer: string;
   readonly #audience: string | undefined;
   readonly #clockToleranceSec: number;
@@ -163,7 +187,12 @@ export class XTokenManager {
         `${OWNER}: the first key in \`keys\` signs new tokens and needs a \`privateKey\`.`,
       );
     }
-    this.#algorithms = [...new Set(this.#keys.map((key) => key.alg))];
+    this.#jwtAlgorithms = [...new Set(this.#keys.filter((key) => !key.hash).map((key) => key.alg))];
+    this.#macKeys = new Map(
+      this.#keys.flatMap((key) =>
+        key.hash ? [[macKid(key.kid), key as ResolvedKey & { hash: string }]] : [],
+      ),
+    );
     this.idleTtlSec = positiveIntegerOption(options.idleTtlSec, 1800, 'idleTtlSec', OWNER);
     this.absoluteTtlSec = positiveIntegerOption(options.absoluteTtlSec, 43_200, 'absoluteTtlSec', OWNER);
     if (this.idleTtlSec > this.absoluteTtlSec) {
@@ -172,6 +201,8 @@ export class XTokenManager {
     this.#issuer = stringOption(options.issuer, 'passport-factors', 'issuer', OWNER);
     this.#audience =
       options.audience === undefined ? undefined : stringOption(options.audience, '', 'audience', OWNER);
+    // JSON: unambiguous however issuer and audience are spelled, and it ends before the token does.
+    this.#macContext = JSON.stringify([MAC_FORMAT, this.#issuer, this.#audience ?? null]);
     this.#clockToleranceSec =
       options.clockToleranceSec === undefined
         ? 5
@@ -180,6 +211,7 @@ export class XTokenManager {
       (options.reuseGraceSec === undefined ? 5 : nonNegative(options.reuseGraceSec, 'reuseGraceSec')) * 1000,
     );
     this.#emit = auditHook<XTokenEvent>(options.onEvent, OWNER);
+    if (options.store !== undefined) assertStore(options.store, OWNER);
     this.store = options.store ?? new MemoryStore();
   }
 
@@ -195,8 +227,8 @@ export class XTokenManager {
     // Parallel: one round trip of latency. The family's record names its current token (jti).
     const [issued] = await Promise.all([
       this.#sign({ sub: subject, sid, auth_time: now }, now, jti),
-      this.store.setRolling(FAMILY_PREFIX + sid, subject, jti, ttlMs),
-      this.store.addMember(USER_PREFIX + subject, sid, ttlMs),
+      setRolling(this.store, FAMILY_PREFIX + sid, subject, jti, ttlMs),
+      addMember(this.store, USER_PREFIX + subject, sid, ttlMs),
     ]);
     return issued;
   }
@@ -220,6 +252,14 @@ export class XTokenManager {
    * after it revokes the family (`reuse_detected`). Throws `invalid_token` (401).
    */
   async verifyAndRenew(token: string): Promise<RenewedXToken> {
+    if (this.#signingKey.hash && typeof token === 'string' && token.startsWith(MAC_PREFIX)) {
+      // The hot path: check and sign are synchronous HMACs (microseconds, no thread-pool hop);
+      // the store round trip is the only wait.
+      const payload = this.#verifyMacToken(token);
+      const jti = newJti();
+      const current = await this.#roll(payload, jti);
+      return { payload, renewed: this.#signMac(familyClaims(payload), nowSec(), current) };
+    }
     const payload = await this.#verifySignedToken(token);
     const now = nowSec();
     const jti = newJti();
@@ -258,7 +298,7 @@ export class XTokenManager {
     if (typeof subject !== 'string' || subject === '') {
       throw new TypeError('XTokenManager.revokeUser: the subject (user id) must be a non-empty string.');
     }
-    const sids = await this.store.takeMembers(USER_PREFIX + subject);
+    const sids = await takeMembers(this.store, USER_PREFIX + subject);
     // take() rather than delete(): it tells which families were still live (logout ends some early).
     const ended = await Promise.all(sids.map((sid) => this.store.take(FAMILY_PREFIX + sid)));
     const families = ended.filter((value) => value !== undefined).length;
@@ -266,12 +306,18 @@ export class XTokenManager {
     return families;
   }
 
-  /** Signature, type, issuer, audience, idle and absolute expiry: everything but the store. */
+  /**
+   * Signature, type, issuer, audience, idle and absolute expiry: everything but the store. A
+   * compact token goes to the MAC check; anything else is a JWT, accepted only from an
+   * asymmetric key.
+   */
   async #verifySignedToken(token: string): Promise<XTokenPayload> {
+    if (typeof token !== 'string') throw INVALID();
+    if (token.startsWith(MAC_PREFIX) || this.#jwtAlgorithms.length === 0) return this.#verifyMacToken(token);
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, (header) => this.#verificationKey(header), {
-        algorithms: this.#algorithms,
+        algorithms: this.#jwtAlgorithms,
         typ: TOKEN_TYPE,
         issuer: this.#issuer,
         ...(this.#audience !== undefined ? { audience: this.#audience } : {}),
@@ -283,10 +329,50 @@ export class XTokenManager {
       throw err;
     }
     if (!isXTokenPayload(payload)) throw INVALID();
+    this.#checkTimes(payload, nowSec());
+    return payload;
+  }
+
+  /**
+   * A compact token of an HMAC key: the MAC over the exact text (so no byte of it can change),
+   * compared in constant time, then the claims and their times. Synchronous. Everything but the
+   * store; any fault is `invalid_token`.
+   */
+  #verifyMacToken(token: string): XTokenPayload {
+    // Not a token of this format and version (a JWT reaches here only when no asymmetric key verifies).
+    if (typeof token !== 'string' || !token.startsWith(MAC_PREFIX)) throw INVALID();
+    const kidEnd = token.indexOf('.', MAC_PREFIX.length);
+    const macStart = token.lastIndexOf('.') + 1;
+    if (kidEnd < 0 || macStart <= kidEnd + 1) throw INVALID();
+    const key = this.#macKeys.get(token.slice(MAC_PREFIX.length, kidEnd));
+    if (!key) throw INVALID();
+    const signed = token.slice(0, macStart - 1);
+    const expected = Buffer.from(
+      createHmac(key.hash, key.verifyKey).update(this.#macContext).update(signed).digest('base64url'),
+    );
+    const presented = Buffer.from(token.slice(macStart));
+    if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) throw INVALID();
+    let claims: unknown;
+    try {
+      claims = JSON.parse(Buffer.from(token.slice(kidEnd + 1, macStart - 1), 'base64url').toString('utf8'));
+    } catch {
+      throw INVALID();
+    }
+    if (!Array.isArray(claims) || claims.length !== 6) throw INVALID();
+    const [sub, sid, authTime, iat, exp, jti] = claims as unknown[];
+    const payload = { sub, sid, auth_time: authTime, iss: this.#issuer, iat, exp, jti } as XTokenPayload;
+    if (this.#audience !== undefined) payload.aud = this.#audience;
+    if (!isXTokenPayload(payload)) throw INVALID();
     const now = nowSec();
+    if (payload.exp <= now - this.#clockToleranceSec) throw INVALID();
+    this.#checkTimes(payload, now);
+    return payload;
+  }
+
+  /** The family's absolute end, and a login time and issue time that are not in the future. */
+  #checkTimes(payload: XTokenPayload, now: number): void {
     if (now - this.#clockToleranceSec >= payload.auth_time + this.absoluteTtlSec) throw INVALID();
     if (payload.auth_time > payload.iat || payload.iat > now + this.#clockToleranceSec) throw INVALID();
-    return payload;
   }
 
   /**
@@ -296,7 +382,7 @@ export class XTokenManager {
    */
   async #roll(payload: XTokenPayload, next: string | undefined): Promise<string> {
     if (!MEMBER.test(payload.jti)) throw INVALID();
-    const result = await this.store.roll(FAMILY_PREFIX + payload.sid, payload.jti, next, this.#graceMs);
+    const result = await roll(this.store, FAMILY_PREFIX + payload.sid, payload.jti, next, this.#graceMs);
     if (result.data !== payload.sub) throw INVALID();
     if (result.status === 'reused') {
       this.#emit({ type: 'reuse_detected', userId: payload.sub, familyId: payload.sid });
@@ -311,6 +397,7 @@ export class XTokenManager {
     now: number,
     jti: string,
   ): Promise<IssuedXToken> {
+    if (this.#signingKey.hash) return this.#signMac(claims, now, jti);
     const absoluteExpiresAt = claims.auth_time + this.absoluteTtlSec;
     const exp = Math.min(now + this.idleTtlSec, absoluteExpiresAt);
     const key = this.#signingKey;
@@ -330,9 +417,31 @@ export class XTokenManager {
     return { token, payload, absoluteExpiresAt };
   }
 
+  /** A compact token of the signing key (an HMAC key); synchronous. */
+  #signMac(claims: { sub: string; sid: string; auth_time: number }, now: number, jti: string): IssuedXToken {
+    const key = this.#signingKey as ResolvedKey & { hash: string };
+    const absoluteExpiresAt = claims.auth_time + this.absoluteTtlSec;
+    const exp = Math.min(now + this.idleTtlSec, absoluteExpiresAt);
+    const body = Buffer.from(
+      JSON.stringify([claims.sub, claims.sid, claims.auth_time, now, exp, jti]),
+      'utf8',
+    ).toString('base64url');
+    const signed = `${MAC_PREFIX}${macKid(key.kid)}.${body}`;
+    const mac = createHmac(key.hash, key.signKey!)
+      .update(this.#macContext)
+      .update(signed)
+      .digest('base64url');
+    const payload: XTokenPayload = { ...claims, iss: this.#issuer, iat: now, exp, jti };
+    if (this.#audience !== undefined) payload.aud = this.#audience;
+    return { token: `${signed}.${mac}`, payload, absoluteExpiresAt };
+  }
+
   #verificationKey(header: JWTHeaderParameters): Promise<webcrypto.CryptoKey> {
-    // A key answers only for its own algorithm, so a token cannot pair one key with another alg.
-    const key = this.#keys.find((candidate) => candidate.kid === header.kid && candidate.alg === header.alg);
+    // A key answers only for its own algorithm, so a token cannot pair one key with another alg;
+    // HMAC keys never verify a JWT (their tokens are the compact format).
+    const key = this.#keys.find(
+      (candidate) => !candidate.hash && candidate.kid === header.kid && candidate.alg === header.alg,
+    );
     if (!key) throw new joseErrors.JWKSNoMatchingKey();
     return this.#cryptoKeys.forAlgorithm(key.verifyKey, key.alg);
   }
@@ -386,7 +495,7 @@ function hmacKey(
       `${OWNER}: ${where} must be a secret of at least ${minimum} bytes for ${key.alg}; generate one with crypto.randomBytes(${minimum}).`,
     );
   }
-  return { kid: key.kid, alg: key.alg, verifyKey: secret, signKey: secret };
+  return { kid: key.kid, alg: key.alg, verifyKey: secret, signKey: secret, hash: HMAC_HASH[key.alg] };
 }
 
 function asymmetricKey(
@@ -445,7 +554,12 @@ const MEMBER = /^[A-Za-z0-9_-]+$/;
 
 /** A token's id: 96 random bits. The family record names its current one; every renewal gets a new one. */
 function newJti(): string {
-  return randomBytes(12).toString('base64url');
+  return randomBase64url(12);
+}
+
+/** The `<kid>` segment of a compact token: the key's id in base64url, empty for `secret`. */
+function macKid(kid: string | undefined): string {
+  return kid === undefined ? '' : Buffer.from(kid, 'utf8').toString('base64url');
 }
 
 function familyClaims(payload: XTokenPayload): { sub: string; sid: string; auth_time: number } {

@@ -20,7 +20,7 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
  * Every problem reading a snapshot (JSON, key window, padding, UTF-8, fields, age) is this one
- * failure: which step failed is never told, so a forger learns nothing (no padding oracle, R4).
+ * failure: which step failed is never told, so a forger learns nothing (no padding oracle).
  */
 function unreadable(): AuthenticationFailure {
   return new AuthenticationFailure('failed_risk', 'The risk check could not be completed. Try again.', 401);
