@@ -84,6 +84,7 @@ function smsSender(sandbox) {
  * @param {{
  *   sandbox?: import('passport-factors/sandbox').Sandbox,
  *   xTokenSecret?: string | Uint8Array,
+ *   xTokenReuseGraceSec?: number,
  *   scryptCost?: number,
  *   store?: import('passport-factors').Store,
  *   sessionStore?: import('express-session').Store,
@@ -109,6 +110,7 @@ export async function createExampleApp(options = {}) {
     {
       secret: options.xTokenSecret ?? randomBytes(32),
       store,
+      ...(options.xTokenReuseGraceSec === undefined ? {} : { reuseGraceSec: options.xTokenReuseGraceSec }),
     },
     (payload) => users.findById(payload.sub) ?? false,
   );

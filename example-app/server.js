@@ -103,6 +103,12 @@ if (redis) {
     }
   }
 }
+// A renewal in flight at a Sentinel switch is answered 503 (its replica did not confirm it), yet the
+// new master may hold it: its client then returns with the replaced token once writes are accepted
+// again, about 11 s later with one replica. The reuse grace must outlast that, or such clients are
+// logged out (README: Running at scale).
+if (env.X_TOKEN_REUSE_GRACE_SEC) shared.xTokenReuseGraceSec = Number(env.X_TOKEN_REUSE_GRACE_SEC);
+else if (env.REDIS_SENTINELS) shared.xTokenReuseGraceSec = 20;
 if (process.env.X_TOKEN_SECRET) shared.xTokenSecret = process.env.X_TOKEN_SECRET;
 if (process.env.OTP_SECRET) shared.otpSecret = process.env.OTP_SECRET;
 
