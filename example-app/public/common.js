@@ -16,6 +16,13 @@ export function basicCredentials(username, password) {
   return `Basic ${btoa(String.fromCharCode(...bytes))}`;
 }
 
+/** When to try again after a 429, from its `retryAfter` (seconds): "in 8 minutes", "in 40 seconds". */
+export function retryIn(body) {
+  const seconds = Number(body?.retryAfter);
+  if (!Number.isFinite(seconds) || seconds <= 0) return 'in a moment';
+  return seconds >= 90 ? `in ${Math.ceil(seconds / 60)} minutes` : `in ${Math.ceil(seconds)} seconds`;
+}
+
 /** A function that shows a message in the element with this id (green when ok). */
 export function messageIn(id) {
   return (message, ok = false) => {

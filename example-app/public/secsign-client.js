@@ -66,7 +66,7 @@ $('secsign-form').addEventListener('submit', async (event) => {
   if (status !== 200) {
     return show(
       status === 429
-        ? 'Too many login requests. Wait a moment and try again.'
+        ? `Too many login requests for this SecSign ID. Try again ${retryIn(body)}.`
         : (body.error ?? 'Could not start.'),
     );
   }

@@ -9,6 +9,10 @@ describe('example app in Chromium: Basic login + rolling X-Token', function () {
     const pageErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));
     await page.goto(env.example.baseUrl);
+    // Before any login: not "your session has ended", and no token shown.
+    await page.click('#call-api');
+    await page.waitForSelector('text=You are not logged in. Log in first.');
+    expect(await page.isHidden('#xtoken-rolling')).to.equal(true);
 
     await page.fill('#username', 'alice');
     await page.fill('#password', 'correct horse battery staple');
@@ -16,18 +20,27 @@ describe('example app in Chromium: Basic login + rolling X-Token', function () {
     await page.click('#login');
     const loginToken = await (await loginResponse).headerValue('x-token');
     await page.waitForSelector('text=Logged in as Alice Example');
+    expect(await page.textContent('#api-result'), 'the refusal before the login is gone').to.equal('');
+    expect(await page.textContent('#xtoken-current')).to.equal(
+      `${loginToken!.slice(0, 12)}…${loginToken!.slice(-8)}`,
+    );
 
     const apiResponse = page.waitForResponse('**/api/secret');
     await page.click('#call-api');
     const renewedToken = await (await apiResponse).headerValue('x-token');
     await page.waitForSelector('#api-result:has-text("Hello Alice Example")');
     expect(renewedToken, 'the secured call renews the token').to.be.a('string').and.not.equal(loginToken);
+    // The page shows the token rolling.
+    await page.waitForSelector('#xtoken-renewals:has-text("1")');
+    expect(await page.textContent('#xtoken-current')).to.equal(
+      `${renewedToken!.slice(0, 12)}…${renewedToken!.slice(-8)}`,
+    );
 
     await page.click('#logout');
     await page.waitForSelector('text=You are logged out.');
     await page.click('#call-api');
     await page.waitForSelector('#api-result:has-text("Refused (401)")');
-    await page.waitForSelector('text=Your session has ended. Please log in again.');
+    await page.waitForSelector('text=You are not logged in. Log in first.');
 
     // The server revoked the family: even a token the page no longer sends is refused.
     for (const token of [loginToken, renewedToken]) {
