@@ -1,6 +1,6 @@
 // Sign in with SecSign ID: start, show the access pass, poll at the interval the server gives,
 // and complete through passport.authenticate('secsign') once the phone confirms.
-import { messageIn } from './common.js';
+import { messageIn, retryIn } from './common.js';
 const $ = (id) => document.getElementById(id);
 const show = messageIn('secsign-message');
 let pollTimer = null;

@@ -54,6 +54,15 @@ $('xignin-show-qr').addEventListener('click', async () => {
 const error = new URLSearchParams(location.search).get('xignin_error');
 if (error)
   show(error === 'denied' ? 'The login was denied in XignIn.' : `The XignIn login failed (${error}).`);
-fetch('/xignin/me').then(async (response) => {
-  if (response.ok) loggedIn(await response.json());
-});
+// Only when back from the redirect login (/#xignin): a probe on every page load would log a 401.
+else if (location.hash === '#xignin')
+  fetch('/xignin/me').then(async (response) => {
+    if (response.ok) loggedIn(await response.json());
+  });
+
+// The manager's script reports a denial or an expiry only inside its container: the status line
+// says it too, instead of still asking to scan.
+new MutationObserver(() => {
+  const text = $('xignin-qr-container').textContent.trim();
+  if (text) show(`XignIn: ${text}`);
+}).observe($('xignin-qr-container'), { childList: true, subtree: true, characterData: true });

@@ -165,7 +165,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     res
       .type('html')
       .send(
-        '<!doctype html><meta charset="utf-8"><title>passport-factors sandbox</title>' +
+        '<!doctype html><html lang="en"><meta charset="utf-8"><title>passport-factors sandbox</title>' +
+          '<link rel="icon" href="data:,">' +
           '<h1>passport-factors sandbox</h1><ul><li><a href="/phone">Phone: texts received</a></li>' +
           '<li>sipgate.io SMS API: <code>/sipgate/v2/sessions/sms</code></li>' +
           '<li>SecSign ID API: <code>/secsign</code>, fallback <code>/secsign2</code></li>' +

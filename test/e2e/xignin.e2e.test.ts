@@ -37,6 +37,17 @@ describe('example app in Chromium: Log in with XignIn', function () {
     await context.close();
   });
 
+  it('QR flow: a denial on the phone shows in the card’s status line, not "scan the QR code"', async () => {
+    const context = await env.browser.newContext();
+    const page = await context.newPage();
+    await page.goto(env.example.baseUrl);
+    await page.click('#xignin-show-qr');
+    await page.waitForSelector('#xignin-qr-container img.xignin-qr');
+    await approveOnPhone(context, 'qr', 'deny');
+    await page.waitForSelector('#xignin-message:has-text("XignIn: The login was denied.")');
+    await context.close();
+  });
+
   it('redirect flow: the link goes to XignIn, the phone approves, the browser comes back logged in', async () => {
     const context = await env.browser.newContext();
     const page = await context.newPage();
