@@ -109,7 +109,9 @@ if (process.argv[2] === 'serve') {
       const run = await load(requests);
       execFileSync('callgrind_control', ['-d', String(child.pid)], { stdio: 'ignore' });
       if (warm.non2xx + run.non2xx + run.errors + run.timeouts > 0)
-        throw new Error(`${side}: failed requests`);
+        throw new Error(
+          `${side}: failed requests (warm-up ${warm.non2xx} non-2xx; run ${run.non2xx} non-2xx, ${run.errors} errors, ${run.timeouts} timeouts)`,
+        );
     } finally {
       child.kill('SIGINT');
       await once(child, 'exit');

@@ -140,6 +140,13 @@ export interface XignInSandbox {
   approve(username: string, loginId?: string): void;
   /** The phone denies the newest pending login (or `loginId`). */
   deny(loginId?: string): void;
+  /**
+   * For a redirect login (the authorize page) the phone has decided: the URL the page sends the
+   * browser back to, `redirect_uri?code=…&state=…` (or `?error=access_denied&state=…`), as a test
+   * without a browser follows it; `undefined` while the phone has not decided. Single use, as the
+   * page's own redirect is. Throws for an unknown login id.
+   */
+  redirectOf(loginId: string): string | undefined;
   /** Requests seen per endpoint (e.g. `jwks`), to prove rate limits and that nothing else is fetched. */
   readonly hits: Record<string, number>;
 }
@@ -207,6 +214,15 @@ export async function createXignInSandbox(
   const issuer = `${baseUrl}/xignin`;
   const clients = new Map<string, XignInClientRegistration>();
   const logins = new Map<string, Login>();
+  /** Where a decided redirect login sends the browser back to; the login is then gone. */
+  const redirectOnce = (login: Login): string | undefined => {
+    if (!login.result) return undefined;
+    const error = control.faults.callbackError ?? ('error' in login.result ? login.result.error : undefined);
+    const params = new URLSearchParams(error ? { error } : { code: (login.result as { code: string }).code });
+    if (login.state) params.set('state', login.state);
+    logins.delete(login.id);
+    return `${login.redirectUri}?${params}`;
+  };
   const codes = new Map<string, IssuedCode>();
   const accessTokens = new Map<string, string>();
   const hits: Record<string, number> = {};
@@ -294,6 +310,14 @@ export async function createXignInSandbox(
         })),
     approve: (username, loginId) => finish(newest(loginId), username),
     deny: (loginId) => finish(newest(loginId), undefined),
+    redirectOf: (loginId) => {
+      const login = logins.get(loginId);
+      if (!login || login.kind !== 'qr')
+        throw new Error(
+          `sandbox.xignin.redirectOf: no redirect login ${loginId} (unknown, or already followed).`,
+        );
+      return redirectOnce(login);
+    },
   };
 
   async function mintIdToken(clientId: string, user: XignInUser, nonce: string | undefined): Promise<string> {
@@ -504,12 +528,8 @@ export async function createXignInSandbox(
   router.get('/openid/authenticate/wait', (req, res) => {
     const login = logins.get(String(req.query.login ?? ''));
     if (!login || login.kind !== 'qr') return res.status(404).json({ status: 'unknown' });
-    if (!login.result) return res.json({ status: 'pending' });
-    const error = control.faults.callbackError ?? ('error' in login.result ? login.result.error : undefined);
-    const params = new URLSearchParams(error ? { error } : { code: (login.result as { code: string }).code });
-    if (login.state) params.set('state', login.state);
-    logins.delete(login.id);
-    res.json({ status: 'done', redirect: `${login.redirectUri}?${params}` });
+    const redirect = redirectOnce(login);
+    res.json(redirect === undefined ? { status: 'pending' } : { status: 'done', redirect });
   });
 
   router.get('/js/authorize-wait.js', (_req, res) => {

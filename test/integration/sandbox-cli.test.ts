@@ -133,7 +133,7 @@ describe('passport-factors-sandbox (the standalone sandbox command)', function (
     expect((await browser.send(app, 'POST', '/sms/send', { json: {} })).status).to.equal(202);
     const inbox = await request(`${sandboxUrl}/phone/messages?to=%2B4915790000001`);
     const texts = (await inbox.body.json()) as { text: string }[];
-    const code = /\b(\d{6})\b/.exec(texts.at(-1)!.text)![1]!;
+    const code = /\b(\d{6})\b/.exec(texts[0]!.text)![1]!; // newest first
     const verified = await browser.send(app, 'POST', '/sms/verify', { json: { code } });
     expect(verified.status, verified.text).to.equal(200);
 
