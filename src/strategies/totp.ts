@@ -43,6 +43,7 @@ export class TotpStrategy extends FactorStrategy {
   override name: string;
   /** The passport-free core the handlers and this strategy share. */
   readonly factor: TotpFactor;
+  /** The body field read for the code (the `codeField` option). */
   readonly codeField: string;
   /** @internal */
   readonly checkOrigin: OriginCheck;
