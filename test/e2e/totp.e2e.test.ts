@@ -22,7 +22,10 @@ describe('example app in Chromium: an authenticator app (TOTP)', function () {
   async function enroll(page: Page, username: string, password: string): Promise<string> {
     await passwordStep(page, username, password);
     await page.waitForSelector('text=Scan the QR code with your authenticator app');
-    const qrWidth = await page.$eval('#totp-qr', (img) => (img as HTMLImageElement).naturalWidth);
+    const qrWidth = await page.$eval(
+      '#totp-qr',
+      (img) => (img as unknown as { naturalWidth: number }).naturalWidth,
+    );
     expect(qrWidth, 'the QR image loaded').to.be.greaterThan(0);
     const uri = (await page.getAttribute('#totp-uri', 'href'))!;
     expect(uri).to.match(/^otpauth:\/\/totp\/passport-factors%20demo:/);
