@@ -317,7 +317,7 @@ export class TotpFactor {
       );
     }
     const method: TotpVerification['method'] =
-      this.recoveryCodesEnabled && !/^\d+$/.test(code) ? 'recovery_code' : 'totp';
+      this.recoveryCodesEnabled && !(code.length === DIGITS && /^\d+$/.test(code)) ? 'recovery_code' : 'totp';
     await this.takeAttempt(userId, async () => {
       if (method === 'totp') return this.checkTotp(userId, this.unseal(userId, sealed), code);
       const used = await this.consumeRecoveryCode!(user, this.recoveryCodeHash(userId, code));
@@ -385,9 +385,9 @@ export class TotpFactor {
     check: () => Promise<AuthenticationFailure | undefined>,
   ): Promise<void> {
     const key = this.name('user', userId);
-    let remaining: number;
+    let counted: RateLimiterRes;
     try {
-      remaining = (await this.attempts.consume(key)).remainingPoints;
+      counted = await this.attempts.consume(key);
     } catch (rejection) {
       if (rejection instanceof PassportFactorsError) throw rejection;
       if (!(rejection instanceof RateLimiterRes))
@@ -402,14 +402,13 @@ export class TotpFactor {
       return;
     }
     this.emit({ type: 'failed', userId, code: failure.code });
-    if (remaining <= 0) {
-      const res = await this.attempts.get(key);
-      const lock = locked(res?.msBeforeNext ?? 1000);
+    if (counted.remainingPoints <= 0) {
+      const lock = locked(counted.msBeforeNext);
       this.emit({ type: 'locked', userId, retryAfter: lock.retryAfter });
       throw lock;
     }
     throw new AuthenticationFailure(failure.code, failure.message, failure.status, {
-      details: { attemptsRemaining: remaining },
+      details: { attemptsRemaining: counted.remainingPoints },
     });
   }
 

@@ -3,7 +3,12 @@ import { expect } from 'chai';
 import { Secret, TOTP, URI } from 'otpauth';
 import sinon from 'sinon';
 import { createTotpRecords } from '../../example-app/totp-records.js';
-import { AuthenticationFailure, ConfigurationError, PassportFactorsError } from '../../src/index.js';
+import {
+  AuthenticationFailure,
+  ConfigurationError,
+  PassportFactorsError,
+  StoreError,
+} from '../../src/index.js';
 import { MemoryStore } from '../../src/exports/stores.js';
 import { TotpFactor, TotpStrategy, type TotpEvent, type TotpOptions } from '../../src/exports/totp.js';
 import { rejectionOf } from '../helpers/assert.js';
@@ -287,6 +292,19 @@ describe('TotpFactor (the passport-free TOTP core)', () => {
         'ERR_TOTP_SECRET',
       );
     });
+  });
+
+  it('fails closed on a store fault: a StoreError (503), never a login', async () => {
+    const factor = make();
+    const uri = await enrolled(factor);
+    const broken = sinon.stub(store, 'compareAndSet').rejects(new Error('connection lost'));
+    const err = await rejectionOf(factor.verify(alice, codeAt(uri, Date.now())), StoreError);
+    expect(err.status).to.equal(503);
+    broken.restore();
+    sinon.stub(store, 'consume').rejects(new Error('connection lost'));
+    expect((await rejectionOf(factor.verify(alice, codeAt(uri, Date.now())), StoreError)).status).to.equal(
+      503,
+    );
   });
 
   describe('recovery codes', () => {
