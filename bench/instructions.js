@@ -21,7 +21,8 @@ if (process.argv[2] === 'serve') {
   // The two B-XTOK routes exactly as bench/servers.js sets them up, nothing else in the process.
   const { default: express } = await import('express');
   const { Passport } = await import('passport');
-  const { MemoryStore, XTokenStrategy } = await import('passport-factors');
+  const { XTokenStrategy } = await import('passport-factors');
+  const { MemoryStore } = await import('passport-factors/stores');
   const app = express();
   app.disable('x-powered-by');
   if (process.argv[3] === 'xtoken') {

@@ -1,4 +1,5 @@
-// `node bench/profile.js [xtoken|bare] [seconds]`: where an X-Token request's server time goes.
+// `node bench/profile.js [xtoken|bare|otp-memory|otp-redis|otp-getdel] [seconds]`: where a B-XTOK or
+// B-OTP request's server time goes.
 // Runs bench/servers.js, loads ONE route with autocannon (the rolling
 // X-Token route as B-XTOK drives it, or the bare route), profiles the servers' process during the load only (V8's
 // sampling profiler, as `node --cpu-prof` uses it) and sums the profile up: self time
@@ -41,8 +42,34 @@ const ask = (kind, n) =>
 
 const { urls } = await started;
 let requests;
+const OTP_URLS = { 'otp-memory': urls.otpMemory, 'otp-redis': urls.otpRedis, 'otp-getdel': urls.otpGetDel };
 if (side === 'bare') {
   requests = { url: `${urls.xtokenBare}/api` };
+} else if (side in OTP_URLS) {
+  // Each request redeems its own fresh code, as B-OTP does: enough for the warm-up and the load.
+  const inputs = await ask(side, Number(process.env.PROFILE_OTP_CODES ?? 4000 * (seconds + 2)));
+  let next = 0;
+  requests = {
+    url: `${OTP_URLS[side]}/verify`,
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req) => {
+          const input = inputs[next++ % inputs.length];
+          return {
+            ...req,
+            headers: {
+              ...req.headers,
+              'content-type': 'application/json',
+              'x-user': input.user,
+              'x-session': input.session,
+            },
+            body: JSON.stringify({ code: input.code }),
+          };
+        },
+      },
+    ],
+  };
 } else {
   const idle = await ask('xtoken', 32);
   requests = {

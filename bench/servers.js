@@ -12,6 +12,7 @@ import * as oidc from 'openid-client';
 import { Strategy as OidcStrategy } from 'openid-client/passport';
 import { Passport } from 'passport';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
+import { Strategy as PassportStrategy } from 'passport-strategy';
 import { SmsOtpStrategy } from 'passport-factors/sms-otp';
 import { MemoryStore, RedisStore } from 'passport-factors/stores';
 import { XignInStrategy } from 'passport-factors/xignin';
@@ -175,6 +176,24 @@ const jwtValue = await new SignJWT({})
   .setExpirationTime('1h')
   .sign(jwtSecret);
 
+// The floor of any Passport strategy: Passport's own middleware around a strategy that does
+// nothing but succeed (no token, no store, no header).
+class SucceedStrategy extends PassportStrategy {
+  name = 'succeed';
+  authenticate() {
+    this.success(USER);
+  }
+}
+const floorApp = express();
+floorApp.disable('x-powered-by');
+const floorPassport = new Passport();
+floorApp.use(floorPassport.initialize());
+floorPassport.use(new SucceedStrategy());
+floorApp.get('/api', floorPassport.authenticate('succeed', { session: false }), (req, res) =>
+  res.json({ id: req.user.id }),
+);
+const floorServer = await listen(floorApp);
+
 const bareApp = express();
 bareApp.disable('x-powered-by');
 bareApp.get('/api', (_req, res) => res.json({ id: USER.id }));
@@ -227,6 +246,31 @@ getDelApp.post('/verify', async (req, res, next) => {
   }
 });
 const getDelServer = await listen(getDelApp);
+
+// The floor of any Passport strategy for B-OTP: the baseline's GETDEL and compare, done by a
+// strategy behind Passport's own middleware.
+class GetDelStrategy extends PassportStrategy {
+  name = 'getdel';
+  authenticate(req) {
+    redis.getDel(`${getDelPrefix}${req.get('x-session')}`).then(
+      (stored) =>
+        stored === null || stored !== req.body?.code
+          ? this.fail(401)
+          : this.success({ id: req.get('x-user') }),
+      (err) => this.error(err),
+    );
+  }
+}
+const getDelFloorApp = express();
+getDelFloorApp.disable('x-powered-by');
+getDelFloorApp.use(express.json());
+const getDelPassport = new Passport();
+getDelFloorApp.use(getDelPassport.initialize());
+getDelPassport.use(new GetDelStrategy());
+getDelFloorApp.post('/verify', getDelPassport.authenticate('getdel', { session: false }), (req, res) =>
+  res.json({ verified: req.user.id }),
+);
+const getDelFloorServer = await listen(getDelFloorApp);
 
 /** One browser's login up to XignIn's redirect back: the callback path and the session cookie. */
 async function preparedCallback(appUrl) {
@@ -335,9 +379,11 @@ announce({
     xtokenOurs: xTokenServer.url,
     xtokenJwt: jwtServer.url,
     xtokenBare: bareServer.url,
+    xtokenFloor: floorServer.url,
     otpMemory: otpMemoryServer.url,
     otpRedis: otpRedisServer.url,
     otpGetDel: getDelServer.url,
+    otpGetDelFloor: getDelFloorServer.url,
   },
   tokens: { xToken: xTokenValue, jwt: jwtValue },
 });

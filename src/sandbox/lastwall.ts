@@ -18,8 +18,15 @@ export interface LastwallSandbox {
   /** What the next snapshot for a user says (default `'passed'`). */
   setRisk(userId: string, dial: RiskDial): void;
   riskOf(userId: string): RiskDial;
-  /** Users whose dial was set or who were seen, for the phone page. */
+  /** Users whose dial was set, who were named or who were seen, for the phone page. */
   users(): string[];
+  /**
+   * Gives a user id a name for the phone page (`alice (u1)`), and puts the user on its risk dial
+   * before any check.
+   */
+  nameUser(userId: string, name: string): void;
+  /** The name `nameUser()` gave, if any. */
+  userName(userId: string): string | undefined;
   /** Makes a snapshot as the browser script would (for tests that have no browser). */
   snapshotFor(userId: string, browserId: string): string;
   /** Requests to `api/*`: name, and what was answered. */
@@ -72,12 +79,19 @@ export function createLastwallSandbox(
     return encryptSnapshot(result, secret);
   };
 
+  const names = new Map<string, string>();
   const control: LastwallSandbox = {
     baseUrl,
     credentials: { token, secret, baseUrl },
     setRisk: (userId, dial) => void dials.set(userId, dial),
     riskOf: (userId) => dials.get(userId) ?? 'passed',
-    users: () => [...dials.keys()],
+    users: () => [...new Set([...names.keys(), ...dials.keys()])],
+    nameUser: (userId, name) => {
+      if (typeof userId !== 'string' || userId === '' || typeof name !== 'string' || name === '')
+        throw new TypeError('sandbox.lastwall.nameUser(userId, name): both must be non-empty strings.');
+      names.set(userId, name);
+    },
+    userName: (userId) => names.get(userId),
     snapshotFor: makeSnapshot,
     requests: [],
   };

@@ -48,6 +48,8 @@ export interface SecSignPhoneRequest {
   serviceAddress: string;
   /** Symbol images (PNG data URLs) to pick from; one matches the access pass. */
   choices: string[];
+  /** When the site asked. */
+  requestedAt: Date;
 }
 
 export interface SecSignSandbox {
@@ -72,7 +74,7 @@ export interface SecSignSandbox {
   invalidate(secsignId: string): void;
   /** The state of the newest session of this SecSign ID, or undefined once released. */
   stateOf(secsignId: string): SecSignState | undefined;
-  /** Open (PENDING or FETCHED) sessions, for the phone page. */
+  /** Open (PENDING or FETCHED) sessions, newest first, for the phone page. */
   openRequests(): SecSignPhoneRequest[];
   /** The phone answers a request: the matching symbol approves, any other denies. */
   respond(authSessionId: string, choice: number): void;
@@ -146,7 +148,9 @@ export function createSecSignSandbox(
       [...sessions.values()]
         .map(age)
         .filter((s) => s.state === SecSignState.PENDING || s.state === SecSignState.FETCHED)
+        .sort((a, b) => b.createdAt - a.createdAt)
         .map((s) => ({
+          requestedAt: new Date(s.createdAt),
           authSessionId: s.authSessionId,
           secsignId: s.secsignId,
           serviceName: s.serviceName,

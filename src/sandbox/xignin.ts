@@ -190,6 +190,16 @@ const XIGNIN_OPERATIONS: Record<string, SandboxOperation | undefined> = {
 };
 
 /** An OpenID provider of our own with XignIn's paths, QR login, JS-login script and push API. */
+/** The sandbox's authorize page, styled from a file so its CSP needs no 'unsafe-inline'. */
+const AUTHORIZE_CSS = `body { font-family: system-ui, sans-serif; margin: 0; color: #1b1f24; background: #f6f7f9; }
+main { max-width: 28rem; margin: 3rem auto; padding: 2rem; text-align: center; background: #fff;
+  border-radius: 12px; box-shadow: 0 1px 4px rgb(0 0 0 / 12%); }
+h1 { font-size: 1.5rem; margin-top: 0; }
+img { display: block; margin: 1.5rem auto; }
+a { color: #0b57d0; }
+#xignin-status { font-weight: 600; }
+`;
+
 export async function createXignInSandbox(
   baseUrl: string,
   wire?: WireFaults,
@@ -469,16 +479,25 @@ export async function createXignInSandbox(
       ...(q.acr_values ? { acrValues: q.acr_values.split(' ') } : {}),
     });
     const qr = await QRCode.toDataURL(`xignin://login/${login.id}`, { margin: 1, width: 220 });
+    // Everything the page uses comes from here (its style sheet and script) or is a data: URL
+    // (the QR image, the icon): the policy holds with no console error.
     res.setHeader(
       'Content-Security-Policy',
-      "default-src 'none'; img-src data:; script-src 'self'; connect-src 'self'",
+      "default-src 'none'; img-src data:; style-src 'self'; script-src 'self'; connect-src 'self'",
     );
-    res.type('html').send(`<!doctype html><meta charset="utf-8"><title>XignIn login</title>
-<body style="font-family:system-ui;text-align:center;padding:2rem">
-<h1>Log in with XignIn</h1><p>Scan this code with the XignIn app (the sandbox phone page).</p>
-<img id="xignin-qr" alt="XignIn QR code" src="${qr}">
-<p id="xignin-status">Waiting for the phone…</p>
-<script src="${issuer}/js/authorize-wait.js" data-login="${login.id}"></script></body>`);
+    res.type('html').send(`<!doctype html><html lang="en"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>XignIn login</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="${issuer}/css/authorize.css">
+<main><h1>Log in with XignIn</h1>
+<p>Scan this code with the XignIn app. In the sandbox, the app is the
+<a href="${baseUrl}/phone" target="_blank" rel="noopener">phone page</a>: approve the login there.</p>
+<img id="xignin-qr" alt="XignIn QR code for this login" src="${qr}" width="220" height="220">
+<p id="xignin-status" role="status">Waiting for the phone…</p></main>
+<script src="${issuer}/js/authorize-wait.js" data-login="${login.id}"></script></html>`);
+  });
+
+  router.get('/css/authorize.css', (_req, res) => {
+    res.type('text/css').send(AUTHORIZE_CSS);
   });
 
   // The QR page polls here; the answer says where to send the browser once the phone decided.
@@ -499,7 +518,11 @@ export async function createXignInSandbox(
   function poll() {
     fetch(${JSON.stringify(issuer)} + '/openid/authenticate/wait?login=' + encodeURIComponent(login))
       .then(function (r) { return r.json(); })
-      .then(function (a) { if (a.status === 'done') location.assign(a.redirect); else setTimeout(poll, 500); })
+      .then(function (a) {
+        if (a.status !== 'done') return setTimeout(poll, 500);
+        document.getElementById('xignin-status').textContent = 'The phone answered: taking you back…';
+        location.assign(a.redirect);
+      })
       .catch(function () { setTimeout(poll, 1000); });
   }
   poll();

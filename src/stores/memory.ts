@@ -234,22 +234,29 @@ export class MemoryStore implements Store {
     assertRedemption(request);
     const { key, attemptsKey, userAttemptsKey, maxAttempts, maxUserAttempts, windowMs, now } = request;
     const clock = Date.now();
-    const counted = this.#consume(attemptsKey, 1, windowMs, clock);
-    if (counted.consumed > maxAttempts) return { status: 'locked', msBeforeNext: counted.msBeforeNext };
-    const user = this.#consume(userAttemptsKey, 1, windowMs, clock);
-    if (user.consumed > maxUserAttempts) return { status: 'locked', msBeforeNext: user.msBeforeNext };
+    // An attempt past either limit is locked and spends nothing.
+    const codeCount = this.#liveCounter(attemptsKey, clock);
+    if (codeCount && codeCount.points >= maxAttempts)
+      return { status: 'locked', msBeforeNext: codeCount.expiresAt - clock };
+    const userCount = this.#liveCounter(userAttemptsKey, clock);
+    if (userCount && userCount.points >= maxUserAttempts)
+      return { status: 'locked', msBeforeNext: userCount.expiresAt - clock };
     const entry = this.#live(key);
     const record = entry && parseCodeRecord(text(entry));
-    if (!record) return { status: 'absent' };
-    if (now >= record.expiresAt) {
-      this.#entries.delete(key);
-      return { status: 'expired' };
-    }
-    if (macsEqual(record.mac, request.mac)) {
+    if (record && now < record.expiresAt && macsEqual(record.mac, request.mac)) {
+      // The right code: redeemed, and its owner's attempts forgotten (counting it first would be undone).
       this.#entries.delete(key);
       this.#counters.delete(attemptsKey);
       this.#counters.delete(userAttemptsKey);
       return { status: 'redeemed' };
+    }
+    // Every other attempt counts, on the code and on its owner, whatever it finds.
+    const counted = this.#consume(attemptsKey, 1, windowMs, clock);
+    const user = this.#consume(userAttemptsKey, 1, windowMs, clock);
+    if (!record) return { status: 'absent' };
+    if (now >= record.expiresAt) {
+      this.#entries.delete(key);
+      return { status: 'expired' };
     }
     const left = maxAttempts - counted.consumed;
     const userLeft = maxUserAttempts - user.consumed;

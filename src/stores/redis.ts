@@ -187,29 +187,34 @@ return {n, ttl}`;
 const REDEEM_CODE_SCRIPT = `${COUNTER}
 local mac, maxAttempts, maxUser = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local window, now = tonumber(ARGV[4]), tonumber(ARGV[5])
-local n, nttl = consume(KEYS[2], 1, window)
-if n > maxAttempts then return {'locked', 0, nttl} end
-local u, uttl = consume(KEYS[3], 1, window)
-if u > maxUser then return {'locked', 0, uttl} end
+-- An attempt past either limit is locked and spends nothing.
+local counts = redis.call('MGET', KEYS[2], KEYS[3])
+if (tonumber(counts[1]) or 0) >= maxAttempts then return {'locked', 0, math.max(redis.call('PTTL', KEYS[2]), 0)} end
+if (tonumber(counts[2]) or 0) >= maxUser then return {'locked', 0, math.max(redis.call('PTTL', KEYS[3]), 0)} end
 local raw = redis.call('GET', KEYS[1])
-if not raw then return {'absent'} end
-local dot = string.find(raw, '.', 1, true)
-if not dot or dot < 2 or #raw ~= dot + #mac or not string.match(string.sub(raw, 1, dot - 1), '^[0-9a-z]+$') then
-  return {'absent'}
+local dot = raw and string.find(raw, '.', 1, true)
+local expiresAt
+if dot and dot >= 2 and #raw == dot + #mac and string.match(string.sub(raw, 1, dot - 1), '^[0-9a-z]+$') then
+  expiresAt = tonumber(string.sub(raw, 1, dot - 1), 36)
 end
-local expiresAt = tonumber(string.sub(raw, 1, dot - 1), 36)
+if expiresAt and now < expiresAt then
+  local diff = 0
+  for i = 1, #mac do
+    diff = bit.bor(diff, bit.bxor(string.byte(raw, dot + i), string.byte(mac, i)))
+  end
+  -- The right code: redeemed, and its owner's attempts forgotten (counting it first would be undone).
+  if diff == 0 then
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+    return {'redeemed'}
+  end
+end
+-- Every other attempt counts, on the code and on its owner, whatever it finds.
+local n, nttl = consume(KEYS[2], 1, window)
+local u, uttl = consume(KEYS[3], 1, window)
 if not expiresAt then return {'absent'} end
 if now >= expiresAt then
   redis.call('DEL', KEYS[1])
   return {'expired'}
-end
-local diff = 0
-for i = 1, #mac do
-  diff = bit.bor(diff, bit.bxor(string.byte(raw, dot + i), string.byte(mac, i)))
-end
-if diff == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-  return {'redeemed'}
 end
 local left, userLeft = maxAttempts - n, maxUser - u
 if math.min(left, userLeft) <= 0 then

@@ -51,7 +51,7 @@ export interface CodeRedemptionResult {
   /**
    * `redeemed`: the MAC matched; the code and both counters are deleted. `wrong`: it did not;
    * both counters took the attempt. `locked`: a counter had no attempt left (the code is deleted
-   * when the attempt that used the last one was wrong). `expired`: past its expiry (deleted).
+   * when the wrong attempt that used the last one made it so). `expired`: past its expiry (deleted).
    * `absent`: no readable code.
    */
   status: 'redeemed' | 'wrong' | 'locked' | 'expired' | 'absent';
@@ -135,10 +135,12 @@ export interface Store {
   /** Optional (with `addMember`). Atomically returns the set's live members and deletes the set. */
   takeMembers?(key: string): Promise<string[]>;
   /**
-   * Optional. One attempt at a one-time code in one atomic step: takes an attempt from the
-   * code's counter and, if it allowed one, from the owner's; then compares the MAC in constant
-   * time and deletes the code when it matches (and both counters with it), so of concurrent
-   * redemptions exactly one is `redeemed`. See `CodeRedemptionResult`.
+   * Optional. One attempt at a one-time code in one atomic step: `locked`, spending nothing,
+   * when the code's counter or the owner's has no attempt left; else compares the MAC in
+   * constant time and, when it matches, deletes the code and both counters (the attempt of a
+   * right code is never counted, since it would be forgotten at once); any other attempt takes
+   * one from both counters. Of concurrent redemptions exactly one is `redeemed`. See
+   * `CodeRedemptionResult`.
    */
   redeemCode?(request: CodeRedemption): Promise<CodeRedemptionResult>;
 }

@@ -1,15 +1,18 @@
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
+import { readSnippets } from '../../scripts/readme-snippets.mjs';
 
 const exec = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixture/', import.meta.url));
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
 /**
  * The package as users get it: `npm pack`, installed into a fresh project from the tarball (its
@@ -100,6 +103,54 @@ describe('the packed tarball, installed into a fresh project', function () {
     expect(await run(process.execPath, ['express5-secsign.mjs'])).to.match(
       /^express 5\.\d+\.\d+ secsign ok$/,
     );
+  });
+
+  it('the README’s `npx … passport-factors-sandbox`, in an empty folder, serves every vendor and stops on Ctrl-C', async () => {
+    const snippet = readSnippets(readFileSync(join(ROOT, 'README.md'), 'utf8')).find(
+      (s: { name: string }) => s.name === 'sandbox-standalone',
+    ) as { code: string };
+    const words = snippet.code.trim().split(/\s+/);
+    expect(words[0]).to.equal('npx');
+    // As written, with two substitutions: this tarball for the registry's package, a free port.
+    const args = words.slice(1).map((word, i, all) => {
+      if (word === 'passport-factors' && all[i - 1] === '-p') return join(project, packed.filename);
+      if (all[i - 1] === '--port') return '0';
+      return word;
+    });
+    const empty = mkdtempSync(join(tmpdir(), 'pf-npx-'));
+    // Its own process group, so that SIGINT reaches npx and the sandbox as Ctrl-C in a terminal would.
+    const child = spawn(NPX, args, {
+      cwd: empty,
+      detached: true,
+      env: { ...process.env, NODE_OPTIONS: '', npm_config_yes: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = once(child, 'exit');
+    try {
+      const deadline = Date.now() + 300_000;
+      while (!output.includes('# Ctrl-C stops the sandbox.')) {
+        if (child.exitCode !== null || Date.now() > deadline)
+          expect.fail(`npx did not start the sandbox:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const manager = /^XIGNIN_MANAGER_URL=(.+)$/m.exec(output)![1]!;
+      const discovery = await fetch(`${manager}/.well-known/openid-configuration`);
+      expect(discovery.status).to.equal(200);
+      expect(((await discovery.json()) as { issuer: string }).issuer).to.equal(manager);
+      process.kill(-child.pid!, 'SIGINT');
+      const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+      // npm re-raises the signal its command ended on; the sandbox itself said it stopped.
+      expect(code === 0 || signal === 'SIGINT', `exit ${code} ${signal}`).to.equal(true);
+      expect(output).to.include('# passport-factors sandbox stopped (SIGINT).');
+      const refused = await fetch(`${manager}/.well-known/openid-configuration`).catch((err: Error) => err);
+      expect(refused).to.be.instanceOf(Error);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it('--omit=dev into an app that has passport and express: at most 12 packages more, no second express; the sandbox names its missing peers; strict tsc with no @types/express', async () => {

@@ -40,14 +40,27 @@ describe('example app in Chromium: Log in with XignIn', function () {
   it('redirect flow: the link goes to XignIn, the phone approves, the browser comes back logged in', async () => {
     const context = await env.browser.newContext();
     const page = await context.newPage();
+    // What the sandbox's own pages (the authorize page, the phone) log as errors: nothing.
+    const sandboxErrors: string[] = [];
+    context.on('console', (message) => {
+      if (message.type() === 'error' && message.location().url.startsWith(env.example.sandbox.url))
+        sandboxErrors.push(`${message.location().url}: ${message.text()}`);
+    });
+    context.on('weberror', (error) => sandboxErrors.push(error.error().message));
     await page.goto(env.example.baseUrl);
     await page.click('#xignin-redirect');
     await page.waitForURL(`${env.example.sandbox.xignin.issuer}/openid/authenticate?**`);
     await page.waitForSelector('#xignin-qr');
-    await approveOnPhone(context, 'qr', 'bob');
+    // Styled by its own style sheet under its CSP (an inline style was blocked: Times, unstyled).
+    expect(await page.evaluate('getComputedStyle(document.body).fontFamily')).to.match(/system-ui/);
+    expect(await page.getAttribute('a[href$="/phone"]', 'href')).to.equal(`${env.example.sandbox.url}/phone`);
+    await page.screenshot({ path: '.e2e-artifacts/xignin-authorize.png' });
+    const phone = await approveOnPhone(context, 'qr', 'bob');
+    await phone.screenshot({ path: '.e2e-artifacts/sandbox-phone.png' });
     await page.waitForURL(`${env.example.baseUrl}/#xignin`);
     await page.waitForSelector('text=Logged in as Bob Example with XignIn (redirect).');
     await page.screenshot({ path: '.e2e-artifacts/xignin-redirect.png' });
+    expect(sandboxErrors).to.deep.equal([]);
     await context.close();
   });
 
