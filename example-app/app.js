@@ -13,6 +13,7 @@ import { SipgateSmsSender, SmsOtpStrategy, smsOtpHandlers } from 'passport-facto
 import { MemoryStore } from 'passport-factors/stores';
 import { XignInStrategy, xignInHandlers } from 'passport-factors/xignin';
 import { XTokenStrategy, xTokenHandlers } from 'passport-factors/x-token';
+import { mountTotp } from './totp.js';
 import { createUserDirectory, DEMO_USERS } from './users.js';
 
 const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
@@ -89,6 +90,7 @@ function smsSender(sandbox) {
  *   store?: import('passport-factors').Store,
  *   sessionStore?: import('express-session').Store,
  *   otpSecret?: string | Uint8Array,
+ *   totpSecret?: string | Uint8Array,
  *   xigninTransactionTtlSec?: number,
  *   secsignPollIntervalMs?: number,
  *   publicUrl?: string,
@@ -230,6 +232,9 @@ export async function createExampleApp(options = {}) {
     });
   });
 
+  // Password, then a code from an authenticator app (TOTP): example-app/totp.js.
+  mountTotp(app, { passport, store, secret: options.totpSecret, publicUser });
+
   // Password, then SMS code: the password step leaves a partial login; the code completes it.
   const sms = smsOtpHandlers(smsOtp);
   const withName = { body: (outcome, user) => ({ ...outcome, user: publicUser(user) }) };
@@ -290,6 +295,8 @@ export async function createExampleApp(options = {}) {
     res.json({ scriptUrl: risc.client.scriptUrl(req.user.id) });
   });
   app.post('/risk/check', stepUp.check());
+  // The step-up offers an authenticator code (TOTP) first, then SMS, then SecSign.
+  app.post('/risk/step-up/totp', stepUp.completeWith('totp'));
   app.post('/risk/step-up/sms/send', riskLogin.pendingUser(), sms.send);
   app.post('/risk/step-up/sms', stepUp.completeWith('sms-otp'));
   app.post('/risk/step-up/secsign', stepUp.completeWith('secsign'));

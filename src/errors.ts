@@ -23,7 +23,10 @@ export type FailureCode =
   | 'invalid_token'
   | 'state_mismatch'
   | 'no_pending_challenge'
-  | 'cross_origin';
+  | 'cross_origin'
+  // TOTP: a right code of a time step that was already accepted; no TOTP secret enrolled.
+  | 'replayed'
+  | 'not_enrolled';
 
 /** What a strategy passes to `this.fail()`: Passport hands it to custom callbacks as `info`. */
 export interface FailureChallenge {

@@ -1,7 +1,7 @@
 /**
  * `passport-factors`: the strategies, the errors and the types every factor shares. Each factor's
  * options, clients and helpers are in its own entry point (`passport-factors/x-token`,
- * `/basic-login`, `/sms-otp`, `/secsign`, `/xignin`, `/risc`, `/partial-login`, `/stores`,
+ * `/basic-login`, `/sms-otp`, `/totp`, `/secsign`, `/xignin`, `/risc`, `/partial-login`, `/stores`,
  * `/sandbox`); the strategies are re-exported here so that `passport.use(new XTokenStrategy(…))`
  * needs one import.
  *
@@ -36,6 +36,7 @@ export type { Store } from './stores/store.js';
 export { BasicLoginStrategy } from './strategies/basic-login.js';
 export { XTokenStrategy } from './strategies/x-token.js';
 export { SmsOtpStrategy } from './strategies/sms-otp.js';
+export { TotpStrategy } from './strategies/totp.js';
 export { SecSignStrategy } from './strategies/secsign.js';
 export { XignInStrategy } from './strategies/xignin.js';
 export { RiscStrategy } from './strategies/risc.js';

@@ -128,6 +128,7 @@ describe('every README code block, run in consumer projects that install the pac
     SESSION_SECRET: randomBytes(32).toString('hex'),
     X_TOKEN_SECRET: randomBytes(32).toString('hex'),
     OTP_SECRET: randomBytes(32).toString('hex'),
+    TOTP_SECRET: randomBytes(32).toString('hex'),
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     REDIS_PREFIX: `pf-snippets-${randomBytes(6).toString('hex')}:`,
   };

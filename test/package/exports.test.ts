@@ -22,6 +22,7 @@ const ENTRIES: Record<string, string[]> = {
     'SecSignStrategy',
     'SmsOtpStrategy',
     'StoreError',
+    'TotpStrategy',
     'VendorError',
     'XTokenStrategy',
     'XignInStrategy',
@@ -37,6 +38,7 @@ const ENTRIES: Record<string, string[]> = {
     'normalizeSmsNumber',
     'smsOtpHandlers',
   ],
+  'passport-factors/totp': ['TotpFactor', 'TotpStrategy', 'totpHandlers'],
   'passport-factors/secsign': [
     'SecSignClient',
     'SecSignError',

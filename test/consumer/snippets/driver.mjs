@@ -87,6 +87,35 @@ const scenarios = {
     const account = await call('GET', '/account');
     assert.deepEqual(account.body, { user: 'u1' });
   },
+  async totp(call) {
+    // The user's authenticator app: otpauth (a dependency of passport-factors) at a given time.
+    const { URI } = await import('otpauth');
+    const first = await call('POST', '/login', { headers: { authorization: basic('alice', PASSWORD) } });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal(first.body.status, 'partial');
+    const started = await call('POST', '/totp/enroll', { json: {} });
+    assert.equal(started.status, 200, JSON.stringify(started.body));
+    assert.match(started.body.uri, /^otpauth:\/\/totp\/Example:/);
+    assert.match(started.body.qr, /^data:image\/png;base64,/);
+    const app = URI.parse(started.body.uri);
+    const firstCode = app.generate({ timestamp: Date.now() });
+    const confirmed = await call('POST', '/totp/enroll/confirm', { json: { code: firstCode } });
+    assert.equal(confirmed.status, 200, JSON.stringify(confirmed.body));
+    assert.equal((await call('GET', '/account')).status, 401, 'the password alone is no login');
+    const replayed = await call('POST', '/login/totp', { json: { code: firstCode } });
+    assert.equal(replayed.status, 401, JSON.stringify(replayed.body));
+    assert.equal(replayed.body.code, 'replayed');
+    // The app's next code (30 s on, inside the ±1 step window).
+    const right = await call('POST', '/login/totp', {
+      json: { code: app.generate({ timestamp: Date.now() + 30_000 }) },
+    });
+    assert.equal(right.status, 200, JSON.stringify(right.body));
+    assert.equal(right.body.status, 'complete');
+    assert.deepEqual((await call('GET', '/account')).body, { user: 'u1' });
+    const codes = await call('POST', '/totp/recovery-codes', { json: {} });
+    assert.equal(codes.status, 200, JSON.stringify(codes.body));
+    assert.equal(codes.body.recoveryCodes.length, 10);
+  },
   async secsign(call, { sandbox, base }) {
     assert.equal((await call('POST', '/secsign/start', { json: { secsignid: 'alice' } })).status, 200);
     const pending = await call('POST', '/secsign/complete');
