@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomInt } from 'node:crypto';
+import { createHmac, hkdfSync, randomInt } from 'node:crypto';
+import { CompactEncrypt, compactDecrypt } from 'jose';
 import { createRequire } from 'node:module';
 import { Secret, TOTP } from 'otpauth';
 import type QRCodeModule from 'qrcode';
@@ -29,7 +30,9 @@ const SECRET_BYTES = 20;
 /** Recovery codes: 16 characters of a 32-letter alphabet, 80 bits each. */
 const RECOVERY_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 const RECOVERY_LENGTH = 16;
-const SEALED_PREFIX = 'totp1';
+// A sealed secret's JWE: its content type, and the header naming its owner (a keyed hash).
+const SEALED_TYPE = 'pf-totp-secret';
+const OWNER_HEADER = 'pf-owner';
 /** Tries at a compare-and-set of the last used step before the store is called unreliable. */
 const MAX_STEP_CLAIMS = 8;
 
@@ -47,7 +50,7 @@ export interface TotpOptions {
   /** The issuer shown in the authenticator app and put in the `otpauth://` URI (e.g. your site's name). Required. */
   issuer: string;
   /**
-   * Key material, ≥ 32 bytes, from which the library derives (HKDF-SHA256) the AES-256-GCM key that
+   * Key material, ≥ 32 bytes, from which the library derives (HKDF-SHA256) the A256GCM key that
    * encrypts TOTP secrets at rest, the HMAC key of recovery codes and the HMAC key of store key
    * names. Required. Keep it out of the user database: a database dump alone then reveals no secret.
    */
@@ -117,8 +120,8 @@ export interface TotpVerification {
  * image, confirmed by a first code; verification with a ±`window` step tolerance; each accepted
  * time step single use; lockout after `maxAttempts`; recovery codes.
  *
- * Secrets at rest: sealed here with AES-256-GCM (the app's `secret`, via HKDF) and bound to the
- * user id as associated data, then handed to the app's `saveSecret` as an opaque string. Built in
+ * Secrets at rest: sealed here as a compact JWE (`jose`, `dir` + A256GCM, the key from the app's
+ * `secret` via HKDF) bound to the user by a keyed hash in its authenticated header, then handed to the app's `saveSecret` as an opaque string. Built in
  * rather than left to encrypt/decrypt hooks so that an app cannot store secrets in the clear by
  * forgetting a hook, and so that a row copied to another user does not decrypt.
  *
@@ -241,7 +244,7 @@ export class TotpFactor {
       period: PERIOD_SECONDS,
       secret,
     });
-    const sealed = this.seal(userId, secret.bytes);
+    const sealed = await this.seal(userId, secret.bytes);
     await faultsAsStoreErrors(
       this.store.set(this.enrollmentKey(userId), sealed, this.enrollmentTtlSeconds * 1000),
     );
@@ -274,7 +277,7 @@ export class TotpFactor {
           401,
         );
       }
-      const secret = this.unseal(userId, sealed);
+      const secret = await this.unseal(userId, sealed);
       const failure = await this.checkTotp(userId, secret, code);
       if (failure) return failure;
       // Of two confirmations, the one that claimed the step above goes on; the pending secret is
@@ -319,7 +322,7 @@ export class TotpFactor {
     const method: TotpVerification['method'] =
       this.recoveryCodesEnabled && !(code.length === DIGITS && /^\d+$/.test(code)) ? 'recovery_code' : 'totp';
     await this.takeAttempt(userId, async () => {
-      if (method === 'totp') return this.checkTotp(userId, this.unseal(userId, sealed), code);
+      if (method === 'totp') return this.checkTotp(userId, await this.unseal(userId, sealed), code);
       const used = await this.consumeRecoveryCode!(user, this.recoveryCodeHash(userId, code));
       return used === true ? undefined : wrongCode();
     });
@@ -462,29 +465,36 @@ export class TotpFactor {
     throw new StoreError('The store kept changing the last used time step; try again.');
   }
 
-  private seal(userId: string, secret: Uint8Array): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.encryptionKey, iv);
-    cipher.setAAD(Buffer.from(`totp-secret\0${userId}`, 'utf8'));
-    const sealed = Buffer.concat([cipher.update(secret), cipher.final(), cipher.getAuthTag()]);
-    return [SEALED_PREFIX, iv.toString('base64url'), sealed.toString('base64url')].join('.');
+  /**
+   * The secret at rest: a compact JWE (`dir`, A256GCM) whose protected header, which the
+   * encryption authenticates, names the user by a keyed hash, so a sealed secret copied to
+   * another user's record does not open.
+   */
+  private async seal(userId: string, secret: Uint8Array): Promise<string> {
+    return new CompactEncrypt(secret)
+      .setProtectedHeader({
+        alg: 'dir',
+        enc: 'A256GCM',
+        cty: SEALED_TYPE,
+        [OWNER_HEADER]: this.name('owner', userId),
+      })
+      .encrypt(this.encryptionKey);
   }
 
-  private unseal(userId: string, sealed: string): Uint8Array {
-    const [prefix, ivText, bodyText, extra] = sealed.split('.');
-    const iv = ivText === undefined ? undefined : Buffer.from(ivText, 'base64url');
-    const body = bodyText === undefined ? undefined : Buffer.from(bodyText, 'base64url');
-    if (prefix !== SEALED_PREFIX || extra !== undefined || iv?.length !== 12 || !body || body.length <= 16) {
-      throw unreadableSecret();
-    }
+  private async unseal(userId: string, sealed: string): Promise<Uint8Array> {
+    let opened: Awaited<ReturnType<typeof compactDecrypt>>;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.encryptionKey, iv);
-      decipher.setAAD(Buffer.from(`totp-secret\0${userId}`, 'utf8'));
-      decipher.setAuthTag(body.subarray(body.length - 16));
-      return Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]);
+      opened = await compactDecrypt(sealed, this.encryptionKey, {
+        keyManagementAlgorithms: ['dir'],
+        contentEncryptionAlgorithms: ['A256GCM'],
+      });
     } catch (err) {
       throw unreadableSecret(err);
     }
+    const header = opened.protectedHeader as Record<string, unknown>;
+    if (header.cty !== SEALED_TYPE || header[OWNER_HEADER] !== this.name('owner', userId))
+      throw unreadableSecret();
+    return opened.plaintext;
   }
 
   /** Store key names never hold user ids: 128 bits of an HMAC. */
