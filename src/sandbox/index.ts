@@ -13,7 +13,7 @@ import { WireFaults } from './faults.js';
 import { express } from './peers.js';
 import { SandboxInbox } from './inbox.js';
 import { createLastwallSandbox, type LastwallSandbox } from './lastwall.js';
-import { renderPhonePage } from './phone-page.js';
+import { PHONE_REFRESH_SCRIPT, renderPhonePage } from './phone-page.js';
 import { createSecSignSandbox, type SecSignSandbox, type SecSignSandboxOptions } from './secsign.js';
 import { createSipgateSandbox, type SipgateSandbox, type SipgateSandboxOptions } from './sipgate.js';
 import { createXignInSandbox, type XignInClientRegistration, type XignInSandbox } from './xignin.js';
@@ -129,11 +129,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     for (const request of secsign.control.openRequests()) secsign.control.fetch(request.secsignId);
     res.setHeader(
       'Content-Security-Policy',
-      "default-src 'none'; img-src data:; form-action 'self'; style-src 'unsafe-inline'",
+      "default-src 'none'; img-src data:; form-action 'self'; style-src 'unsafe-inline'; script-src 'self'",
     );
     res
       .type('html')
       .send(renderPhonePage(inbox, secsign.control.openRequests(), xignin.control, lastwall.control, to));
+  });
+  app.get('/phone/refresh.js', (_req, res) => {
+    res.type('application/javascript').send(PHONE_REFRESH_SCRIPT);
   });
   app.post('/phone/risk', express.urlencoded({ extended: false, limit: '2kb' }), (req, res) => {
     const { user, dial } = req.body as { user?: string; dial?: string };

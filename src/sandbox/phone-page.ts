@@ -124,13 +124,14 @@ export function renderPhonePage(
     })
     .join('');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
+<html lang="en"><head><meta charset="utf-8"><script src="/phone/refresh.js" defer></script>
 <title>Sandbox phone</title><link rel="icon" href="data:,">
 <style>
 body{font-family:system-ui,sans-serif;background:#20242c;color:#eee;margin:0;padding:1rem}
 .phone{background:#fff;color:#1d2330;border-radius:18px;max-width:22rem;padding:.75rem 1rem;margin:0 0 1rem}
 h2{font-size:1rem;margin:.25rem 0 .5rem}ol{list-style:none;padding:0;margin:0}
 .sms{background:#e9f0ff;border-radius:12px;padding:.5rem .75rem;margin:.4rem 0}
+#auto-refresh{border-radius:6px;padding:.3rem .8rem}
 h3{font-size:.95rem;margin:.25rem 0}time{font-size:.75rem;color:#556;font-weight:normal}
 .text{margin:.2rem 0 0;overflow-wrap:anywhere}.older summary{cursor:pointer;margin:.5rem 0;color:#445}
 .secsign{border-top:1px solid #ddd;padding-top:.5rem}.choices{display:flex;gap:.4rem;margin:.5rem 0}
@@ -139,6 +140,7 @@ h3{font-size:.95rem;margin:.25rem 0}time{font-size:.75rem;color:#556;font-weight
 .risk{margin:.3rem 0}.risk .current{font-weight:bold}.mail{margin:.4rem 0}
 .deny{background:#fbe9e9;border:1px solid #d66;border-radius:6px;padding:.3rem .8rem}
 </style></head><body><h1>Sandbox phone</h1>
+<p><button type="button" id="auto-refresh" aria-pressed="true">Auto-refresh: on</button></p>
 ${renderSecSignApp(secsign)}
 ${renderXignInApp(xignin)}
 ${renderRiskDial(lastwall)}
@@ -146,3 +148,26 @@ ${renderEmail(inbox)}
 ${sections || '<p>No texts yet.</p>'}
 </body></html>`;
 }
+
+/**
+ * The phone page reloads itself every 2 s to show what arrived, unless turned off (WCAG 2.2.1:
+ * a refresh the user can stop) or while a form on it has the focus.
+ */
+export const PHONE_REFRESH_SCRIPT = `(function () {
+  var button = document.getElementById('auto-refresh');
+  var on = sessionStorage.getItem('phone-auto-refresh') !== 'off';
+  function show() {
+    button.textContent = 'Auto-refresh: ' + (on ? 'on' : 'off');
+    button.setAttribute('aria-pressed', String(on));
+  }
+  button.addEventListener('click', function () {
+    on = !on;
+    sessionStorage.setItem('phone-auto-refresh', on ? 'on' : 'off');
+    show();
+  });
+  show();
+  setInterval(function () {
+    var active = document.activeElement;
+    if (on && !(active && active.closest && active.closest('form'))) location.reload();
+  }, 2000);
+})();`;
