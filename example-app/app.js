@@ -94,11 +94,25 @@ function smsSender(sandbox) {
  *   xigninTransactionTtlSec?: number,
  *   secsignPollIntervalMs?: number,
  *   publicUrl?: string,
+ *   onEvent?: (entry: AuditEntry) => void,
  * }} [options]
  */
 export async function createExampleApp(options = {}) {
   const users = await createUserDirectory(DEMO_USERS, { cost: options.scryptCost });
   const store = options.store ?? new MemoryStore();
+  // The sandbox phone's risk dial names the demo users (alice (u1)), before any check.
+  for (const user of users.all()) options.sandbox?.lastwall.nameUser(user.id, user.username);
+
+  // --- Audit events: every strategy's onEvent hook feeds one log, which the page shows (/events)
+  // and `npm start` prints. The events never carry a token, a code or a secret.
+  /** @type {AuditEntry[]} */
+  const auditLog = [];
+  const audit = (source) => (event) => {
+    const entry = { at: new Date().toISOString(), source, ...auditFields(event) };
+    auditLog.push(entry);
+    if (auditLog.length > AUDIT_LOG_SIZE) auditLog.shift();
+    options.onEvent?.(entry);
+  };
   const passport = new Passport();
   passport.serializeUser((user, done) => done(null, user.id));
   passport.deserializeUser((id, done) => done(null, users.findById(id) ?? false));
@@ -113,6 +127,7 @@ export async function createExampleApp(options = {}) {
       secret: options.xTokenSecret ?? randomBytes(32),
       store,
       ...(options.xTokenReuseGraceSec === undefined ? {} : { reuseGraceSec: options.xTokenReuseGraceSec }),
+      onEvent: audit('x-token'),
     },
     (payload) => users.findById(payload.sub) ?? false,
   );
@@ -126,6 +141,7 @@ export async function createExampleApp(options = {}) {
     ...(options.otpSecret ? { secret: options.otpSecret } : {}),
     getPhoneNumber: (user) => user.phone,
     serviceName: 'passport-factors demo',
+    onEvent: audit('sms-otp'),
   });
   passport.use(smsOtp);
 
@@ -138,6 +154,7 @@ export async function createExampleApp(options = {}) {
       serviceAddress: 'http://localhost',
       store,
       pollIntervalMs: options.secsignPollIntervalMs,
+      onEvent: audit('secsign'),
       ...(process.env.SECSIGN_SERVER_URLS
         ? { serverUrls: process.env.SECSIGN_SERVER_URLS.split(',') }
         : process.env.SECSIGN_USE_VENDOR === '1'
@@ -178,15 +195,18 @@ export async function createExampleApp(options = {}) {
   passport.use(risc);
   // Partial logins: a browser that finished the password step is NOT logged in (req.user stays
   // unset) until its journey's factors are done. Each card of the demo is its own policy.
-  const riskLogin = new PartialLogin({ passport, name: 'risk', requiredFactors: [['basic-login', 'risc']] });
-  const smsLogin = new PartialLogin({ passport, name: 'sms', requiredFactors: [['basic-login', 'sms-otp']] });
-  const pushLogin = new PartialLogin({ passport, name: 'push', requiredFactors: [['secsign'], ['xignin']] });
+  const journey = (name, requiredFactors) =>
+    new PartialLogin({ passport, name, requiredFactors, onEvent: audit(`${name} login`) });
+  const riskLogin = journey('risk', [['basic-login', 'risc']]);
+  const smsLogin = journey('sms', [['basic-login', 'sms-otp']]);
+  const pushLogin = journey('push', [['secsign'], ['xignin']]);
   const stepUp = new RiskStepUp({
     login: riskLogin,
     risc,
     store,
     // The unlock link goes to the address on the account, never to one from the request.
     getEmail: (user) => user.email,
+    onEvent: audit('risk step-up'),
   });
   const riscOrigin = new URL(risc.client.baseUrl).origin;
 
@@ -232,8 +252,14 @@ export async function createExampleApp(options = {}) {
     });
   });
 
+  // The audit log, newest first: what the page's event log shows (this demo's events, every browser's).
+  app.get('/events', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json([...auditLog].reverse());
+  });
+
   // Password, then a code from an authenticator app (TOTP): example-app/totp.js.
-  mountTotp(app, { passport, store, secret: options.totpSecret, publicUser });
+  mountTotp(app, { passport, store, secret: options.totpSecret, publicUser, onEvent: audit('totp') });
 
   // Password, then SMS code: the password step leaves a partial login; the code completes it.
   const sms = smsOtpHandlers(smsOtp);
@@ -334,4 +360,17 @@ export async function createExampleApp(options = {}) {
 
 function publicUser(user) {
   return { id: user.id, username: user.username, name: user.name };
+}
+
+const AUDIT_LOG_SIZE = 50;
+
+/**
+ * @typedef {{ at: string, source: string, type: string } & Record<string, unknown>} AuditEntry
+ */
+
+/** An event's fields as JSON can carry them: an error as its message. */
+function auditFields(event) {
+  return Object.fromEntries(
+    Object.entries(event).map(([key, value]) => [key, value instanceof Error ? value.message : value]),
+  );
 }

@@ -13,6 +13,7 @@ import { RedisStore } from 'passport-factors/stores';
 import { startSandbox } from 'passport-factors/sandbox';
 import { createClient, createCluster, createSentinel } from 'redis';
 import { createExampleApp } from './app.js';
+import { DEMO_USERS } from './users.js';
 
 /**
  * connect-redis, with its faults answered like the strategies' own store faults: a StoreError
@@ -112,14 +113,25 @@ else if (env.REDIS_SENTINELS) shared.xTokenReuseGraceSec = 20;
 if (process.env.X_TOKEN_SECRET) shared.xTokenSecret = process.env.X_TOKEN_SECRET;
 if (process.env.OTP_SECRET) shared.otpSecret = process.env.OTP_SECRET;
 
-const app = await createExampleApp({ sandbox, publicUrl, ...shared });
+// What happens, as it happens: every audit event the strategies emit, one line each.
+const onEvent = ({ at, source, type, ...details }) =>
+  console.log(`${at.slice(11, 19)} ${source}: ${type} ${JSON.stringify(details)}`);
+const app = await createExampleApp({ sandbox, publicUrl, onEvent, ...shared });
 const listening = () => {
   console.log(`passport-factors example app: http://localhost:${server.address().port}`);
   if (sandbox) {
     console.log(`vendor sandbox:               ${sandbox.url}`);
     console.log(`sandbox phone (texts):        ${sandbox.url}/phone`);
   }
-  if (redis) console.log(`state and sessions on:        ${redisName}`);
+  console.log(
+    `state and sessions on:        ${redis ? redisName : 'this process (MemoryStore): set REDIS_URL to share them'}`,
+  );
+  console.log('demo accounts (password / SMS number / SecSign ID):');
+  for (const user of DEMO_USERS)
+    console.log(
+      `  ${user.username.padEnd(6)} ${user.password} / ${user.phone ?? '-'} / ${user.secsignId ?? '-'}`,
+    );
+  console.log('audit events appear below as they happen.');
 };
 // Loopback by default: the demo users' passwords are published. HOST=0.0.0.0 opens it up.
 const server = app.listen(port, process.env.HOST || '127.0.0.1', listening);

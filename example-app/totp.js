@@ -15,20 +15,26 @@ import { createTotpRecords } from './totp-records.js';
  *   publicUser: (user: any) => object,
  * }} options
  */
-export function mountTotp(app, { passport, store, secret, publicUser }) {
+export function mountTotp(app, { passport, store, secret, publicUser, onEvent }) {
   // The app's user database would hold these; the library only ever sees sealed secrets and HMACs.
   const records = createTotpRecords();
   const totp = new TotpStrategy({
     issuer: 'passport-factors demo',
-    // Seals the secrets at rest (AES-256-GCM) and keys the recovery-code HMACs: keep it out of the
+    // Seals the secrets at rest (a JWE, A256GCM) and keys the recovery-code HMACs: keep it out of the
     // user database, the same on every instance (TOTP_SECRET in a real deployment).
     secret: secret ?? randomBytes(32),
     store,
     ...records,
+    ...(onEvent ? { onEvent } : {}),
   });
   passport.use(totp);
   const routes = totpHandlers(totp);
-  const totpLogin = new PartialLogin({ passport, name: 'totp', requiredFactors: [['basic-login', 'totp']] });
+  const totpLogin = new PartialLogin({
+    passport,
+    name: 'totp',
+    requiredFactors: [['basic-login', 'totp']],
+    ...(onEvent ? { onEvent } : {}),
+  });
   const withName = { body: (outcome, user) => ({ ...outcome, user: publicUser(user) }) };
 
   // Setting up: an account without an authenticator has no second factor to prove, so its password

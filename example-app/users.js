@@ -49,6 +49,10 @@ export async function createUserDirectory(seeds, options = {}) {
       const matches = timingSafeEqual(candidate, record ? record.hash : dummyHash);
       return record && matches ? record.user : false;
     },
+    /** @returns {DemoUser[]} every user, in seed order */
+    all() {
+      return [...byId.values()];
+    },
     /** @returns {DemoUser | undefined} */
     findById(id) {
       return byId.get(id);

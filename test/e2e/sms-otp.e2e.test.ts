@@ -38,7 +38,10 @@ describe('example app in Chromium: password, then a code by SMS', function () {
     await page.waitForSelector('text=Logged in as Alice Example with password and SMS code.');
     const me = await page.evaluate(async () => (await fetch('/sms/me')).json());
     expect(me).to.deep.include({ factors: ['basic-login', 'sms-otp'] });
-    await page.screenshot({ path: '.e2e-artifacts/sms-logged-in.png' });
+    // The page's event log shows the strategies' audit events as they happen, masked number included.
+    await page.waitForSelector('#event-log li:has-text("sms-otp: verified")');
+    expect(await page.textContent('#event-log')).to.include('phone=+49*********01');
+    await page.screenshot({ path: '.e2e-artifacts/sms-logged-in.png', fullPage: true });
     await context.close();
   });
 
