@@ -23,7 +23,14 @@ export type FailureCode =
   | 'invalid_token'
   | 'state_mismatch'
   | 'no_pending_challenge'
-  | 'cross_origin';
+  | 'cross_origin'
+  // WebAuthn (passkeys): what the browser's signed response was refused for.
+  | 'origin_mismatch'
+  | 'rp_id_mismatch'
+  | 'user_verification_required'
+  | 'unknown_credential'
+  | 'counter_regression'
+  | 'already_registered';
 
 /** What a strategy passes to `this.fail()`: Passport hands it to custom callbacks as `info`. */
 export interface FailureChallenge {

@@ -39,3 +39,4 @@ export { SmsOtpStrategy } from './strategies/sms-otp.js';
 export { SecSignStrategy } from './strategies/secsign.js';
 export { XignInStrategy } from './strategies/xignin.js';
 export { RiscStrategy } from './strategies/risc.js';
+export { WebAuthnStrategy } from './strategies/webauthn.js';
