@@ -1,7 +1,7 @@
 /**
  * `passport-factors`: the strategies, the errors and the types every factor shares. Each factor's
  * options, clients and helpers are in its own entry point (`passport-factors/x-token`,
- * `/basic-login`, `/sms-otp`, `/secsign`, `/xignin`, `/risc`, `/partial-login`, `/stores`,
+ * `/basic-login`, `/sms-otp`, `/secsign`, `/xignin`, `/risc`, `/webauthn`, `/partial-login`, `/stores`,
  * `/sandbox`); the strategies are re-exported here so that `passport.use(new XTokenStrategy(…))`
  * needs one import.
  *

@@ -73,13 +73,17 @@ export interface WebAuthnCredentialRecord {
 
 /** What `updateCredential` is handed after each successful login with a credential. */
 export interface WebAuthnCredentialUpdate {
+  /** The credential id, base64url. */
   id: string;
+  /** The id of the user it belongs to. */
   userId: string;
   /** The signature counter the authenticator reported: store it, it is what the next one must exceed. */
   counter: number;
   /** The counter stored before this login, for a compare-and-set in the app's database. */
   previousCounter: number;
+  /** `'multiDevice'` for a synced passkey, `'singleDevice'` for a device-bound one. */
   deviceType: 'singleDevice' | 'multiDevice';
+  /** Whether the passkey is backed up (synced) now: it may change between logins. */
   backedUp: boolean;
 }
 
@@ -162,8 +166,11 @@ export interface WebAuthnOptions {
 
 /** What a verified login answers. */
 export interface WebAuthnAssertion {
+  /** The id of the user the passkey belongs to. */
   userId: string;
+  /** The passkey, with the counter and backup state of this login. */
   credential: WebAuthnCredentialRecord;
+  /** Whether the authenticator verified the user (PIN, biometrics): the UV flag. */
   userVerified: boolean;
   /** RFC 8176 `amr` value: `'hwk'` for a device-bound key, `'swk'` for a synced passkey. */
   amr: 'hwk' | 'swk';
@@ -188,14 +195,21 @@ type Ceremony = 'reg' | 'auth';
  * Credential storage is the app's, through its callbacks.
  */
 export class WebAuthnCeremonies {
+  /** The relying party id (`rpID` option). */
   readonly rpID: string;
+  /** The site's name shown by authenticators (`rpName` option). */
   readonly rpName: string;
+  /** The origins a response may come from (`origins` option). */
   readonly origins: string[];
+  /** The `userVerification` option. */
   readonly userVerification: UserVerification;
+  /** Seconds a challenge stays valid (`challengeTtlSeconds` option). */
   readonly challengeTtlSeconds: number;
-  /** The CSRF check of the route handlers. */
+  /** The CSRF check of the route handlers. @internal */
   readonly checkOrigin: OriginCheck;
+  /** The audit hook. @internal */
   readonly emit: (event: WebAuthnEvent) => void;
+  /** The user's id, as the `getUserId` option reads it. */
   readonly getUserId: (user: User) => string;
   private readonly rpIdHash: Buffer;
   private readonly residentKey: 'required' | 'preferred' | 'discouraged';

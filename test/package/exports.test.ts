@@ -23,6 +23,7 @@ const ENTRIES: Record<string, string[]> = {
     'SmsOtpStrategy',
     'StoreError',
     'VendorError',
+    'WebAuthnStrategy',
     'XTokenStrategy',
     'XignInStrategy',
     'jsonErrors',
@@ -47,6 +48,7 @@ const ENTRIES: Record<string, string[]> = {
   'passport-factors/xignin': ['IdTokenVerifier', 'XignInClient', 'XignInStrategy', 'xignInHandlers'],
   'passport-factors/risc': ['LastwallClient', 'RiscStrategy', 'RiskStepUp'],
   'passport-factors/partial-login': ['PartialLogin'],
+  'passport-factors/webauthn': ['WebAuthnCeremonies', 'WebAuthnStrategy', 'webauthnHandlers'],
   'passport-factors/stores': ['MemoryStore', 'RedisStore'],
   'passport-factors/sandbox': [
     'SANDBOX_OPERATIONS',
