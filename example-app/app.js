@@ -14,6 +14,7 @@ import { MemoryStore } from 'passport-factors/stores';
 import { XignInStrategy, xignInHandlers } from 'passport-factors/xignin';
 import { XTokenStrategy, xTokenHandlers } from 'passport-factors/x-token';
 import { createUserDirectory, DEMO_USERS } from './users.js';
+import { mountPasskeys } from './webauthn.js';
 
 const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
 
@@ -298,6 +299,9 @@ export async function createExampleApp(options = {}) {
   app.post('/risk/logout', (req, res, next) =>
     req.logout((err) => (err ? next(err) : res.json({ success: true }))),
   );
+
+  // Passkeys (WebAuthn): register after a login, log in with one, or step up with one (offered first).
+  mountPasskeys({ app, passport, users, store, publicUrl, riskLogin, stepUp, withName, publicUser });
 
   app.get('/config.json', (_req, res) => {
     res.json({ sandboxPhoneUrl: options.sandbox ? `${options.sandbox.url}/phone` : null });
