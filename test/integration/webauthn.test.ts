@@ -4,6 +4,7 @@ import type { Express, RequestHandler } from 'express';
 import request from 'supertest';
 import { BasicLoginStrategy, WebAuthnStrategy, type Store } from '../../src/index.js';
 import { MemoryStore, RedisStore } from '../../src/exports/stores.js';
+import { PartialLogin } from '../../src/exports/partial-login.js';
 import {
   webauthnHandlers,
   type WebAuthnCredentialRecord,
@@ -465,4 +466,87 @@ webauthnSuite('Redis', async (ctx) => {
     if (client.isOpen) await client.close();
   });
   return new RedisStore({ client, prefix: uniquePrefix('webauthn') });
+});
+
+describe('WebAuthnStrategy in a partial login and with its verify function', () => {
+  let users: UserDirectory;
+  before(async () => {
+    users = await testUsers();
+  });
+
+  it('password, then a passkey as the second factor of a PartialLogin: the journey records the factor webauthn', async () => {
+    const table = new CredentialTable();
+    const store = new MemoryStore();
+    const authenticator = new SoftwareAuthenticator({ origin: ORIGIN });
+    // Enrollment on a plain app sharing the credential table.
+    await enroll(passkeyApp({ users, store, table, events: [] }), authenticator);
+
+    const { app, passport } = appWithPassport({ sessions: true, deserialize: (id) => users.findById(id) });
+    passport.use(new BasicLoginStrategy({ store }, (u: string, p: string) => users.checkPassword(u, p)));
+    const webauthn = new WebAuthnStrategy(
+      { rpID: RP_ID, rpName: 'Example', origins: ORIGIN, store, ...table.callbacks() },
+      (userId: string) => users.findById(userId),
+    );
+    passport.use(webauthn);
+    const login = new PartialLogin({ passport, name: 'mfa', requiredFactors: [['basic-login', 'webauthn']] });
+    app.post('/login', login.step('basic-login'));
+    app.post(
+      '/passkeys/login/options',
+      login.pendingUser(),
+      webauthnHandlers(webauthn).authenticationOptions,
+    );
+    app.post('/passkeys/login', login.step('webauthn'));
+    app.get('/me', login.requireFactors(), (req, res) => res.json({ user: req.user }));
+    app.use(jsonErrors);
+
+    const agent = request.agent(app);
+    const first = await agent.post('/login').set('Authorization', basicHeader('alice', PASSWORDS.alice!));
+    expect(first.body).to.include({ status: 'partial' });
+    expect((await agent.get('/me')).status, 'the password alone is no login').to.equal(401);
+    const options = await agent.post('/passkeys/login/options').send({});
+    expect(options.body.allowCredentials, 'the pending user’s passkeys').to.have.length(1);
+    const res = await agent.post('/passkeys/login').send({ credential: authenticator.get(options.body) });
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    expect(res.body).to.include({ status: 'complete' });
+    expect(res.body.factors).to.deep.equal(['basic-login', 'webauthn']);
+    const me = await agent.get('/me');
+    expect(me.status).to.equal(200);
+    expect(me.body.user.username).to.equal('alice');
+  });
+
+  it('verify answering false refuses the login (401 unknown_credential); passReqToCallback hands it req', async () => {
+    const table = new CredentialTable();
+    const store = new MemoryStore();
+    const authenticator = new SoftwareAuthenticator({ origin: ORIGIN });
+    await enroll(passkeyApp({ users, store, table, events: [] }), authenticator);
+    const seen: unknown[] = [];
+    const { app, passport } = appWithPassport({ sessions: true, deserialize: (id) => users.findById(id) });
+    const options = { rpID: RP_ID, rpName: 'Example', origins: ORIGIN, store, ...table.callbacks() };
+    const refusing = new WebAuthnStrategy({ ...options, name: 'refusing' }, () => false);
+    passport.use(refusing);
+    passport.use(
+      new WebAuthnStrategy(
+        { ...options, name: 'with-req', passReqToCallback: true },
+        (req, userId, credential, done) => {
+          seen.push([typeof req.headers, userId, credential.id]);
+          done(null, users.findById(userId));
+        },
+      ),
+    );
+    app.post('/options', webauthnHandlers(refusing).authenticationOptions);
+    app.post('/refusing', decidingRoute(passport, 'refusing'));
+    app.post('/with-req', decidingRoute(passport, 'with-req'));
+    app.use(jsonErrors);
+
+    const agent = request.agent(app);
+    let challenge = await agent.post('/options').send({});
+    const refused = await agent.post('/refusing').send({ credential: authenticator.get(challenge.body) });
+    expect(refused.status).to.equal(401);
+    expect(refused.body.code).to.equal('unknown_credential');
+    // Both strategies share the store and the session binding: options from one serve the other.
+    challenge = await agent.post('/options').send({});
+    const ok = await agent.post('/with-req').send({ credential: authenticator.get(challenge.body) });
+    expect(ok.status).to.equal(200);
+    expect(seen).to.deep.equal([['object', users.findById(ok.body.user.id)!.id, [...table.rows.keys()][0]]]);
+  });
 });
