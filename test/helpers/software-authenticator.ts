@@ -50,7 +50,10 @@ export interface ResponseOverrides {
   counter?: number;
   /** Sign this challenge instead of the options' one. */
   challenge?: string;
-  /** The key to use (default: the first one the allow list names, or the first stored for the RP). */
+  /**
+   * The key to use (default: the first one the allow list names, or the first stored for the RP);
+   * at registration, the id to give the new key (attestation 'none' signs nothing, so anyone can).
+   */
   credentialId?: string;
   type?: string;
 }
@@ -74,7 +77,7 @@ export class SoftwareAuthenticator {
         throw new Error('InvalidStateError: this authenticator holds an excluded credential');
     }
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const id = randomBytes(16);
+    const id = overrides.credentialId ? Buffer.from(overrides.credentialId, 'base64url') : randomBytes(16);
     const key: StoredKey = { id, privateKey, publicKey, rpId, userHandle: options.user.id, counter: 0 };
     const counter = overrides.counter ?? (key.counter += this.settings.counterStep);
     const jwk = publicKey.export({ format: 'jwk' });

@@ -156,6 +156,21 @@ function webauthnSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise
       expect(events.map((e) => e.type)).to.deep.equal(['registered']);
     });
 
+    it('a credential id registered already (to anyone) is refused (409 already_registered), the row untouched', async () => {
+      const app = setup();
+      const aliceId = await enroll(app, authenticator, 'alice');
+      const before = table.rows.get(aliceId);
+      const bob = await passwordLogin(app, 'bob');
+      const options = await bob.post('/passkeys/register/options').send({});
+      const attacker = new SoftwareAuthenticator({ origin: ORIGIN });
+      const res = await bob
+        .post('/passkeys/register')
+        .send({ credential: attacker.create(options.body, { credentialId: aliceId }) });
+      expect(res.status).to.equal(409);
+      expect(res.body.code).to.equal('already_registered');
+      expect(table.rows.get(aliceId)).to.equal(before);
+    });
+
     it('registration needs a logged-in user (401 missing_credentials)', async () => {
       const res = await request(setup()).post('/passkeys/register/options').send({});
       expect(res.status).to.equal(401);
