@@ -28,6 +28,7 @@ import {
   stringOption,
 } from '../internal/options.js';
 import { originCheck, type OriginCheck } from '../internal/origin.js';
+import { StartLimit, type StartLimitOptions } from '../internal/throttle.js';
 import { userIdOf, type User } from '../internal/verify.js';
 import { MemoryStore } from '../stores/memory.js';
 import { assertStore, type Store } from '../stores/store.js';
@@ -153,6 +154,12 @@ export interface WebAuthnOptions {
   store?: Store;
   /** The id of the session a challenge is bound to (default: a random id kept in `req.session`). */
   getSessionId?: GetSessionId;
+  /**
+   * Login options one client (`req.ip`) may ask for without being logged in, per window (default
+   * `{ points: 30, durationSec: 60 }`): each stores a challenge, so a flood from one address is
+   * refused with 429 `rate_limited` before it fills the store.
+   */
+  startLimit?: StartLimitOptions;
   /** The body field holding the browser's response, an object or its JSON text (default `'credential'`). */
   responseField?: string;
   /**
@@ -215,6 +222,7 @@ export class WebAuthnCeremonies {
   private readonly residentKey: 'required' | 'preferred' | 'discouraged';
   private readonly store: Store;
   private readonly binding: Binding;
+  private readonly startLimit: StartLimit;
   private readonly responseField: string;
   private readonly findCredential: WebAuthnOptions['findCredential'];
   private readonly listCredentials: WebAuthnOptions['listCredentials'];
@@ -272,6 +280,7 @@ export class WebAuthnCeremonies {
     assertStore(store, OWNER);
     this.store = store;
     this.binding = new Binding(OWNER, SESSION_KEY, options.getSessionId);
+    this.startLimit = new StartLimit(store, 'webauthn:start-client', options.startLimit, OWNER);
     this.responseField = stringOption(options.responseField, 'credential', 'responseField', OWNER);
     this.checkOrigin = originCheck(options.allowedOrigins, OWNER);
     this.emit = auditHook<WebAuthnEvent>(options.onEvent, OWNER);
@@ -386,6 +395,7 @@ export class WebAuthnCeremonies {
    */
   async authenticationOptions(req: Request): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const userId = req.user ? this.getUserId(req.user) : undefined;
+    if (userId === undefined) await this.startLimit.consume(req);
     const allowCredentials =
       userId === undefined
         ? []

@@ -462,6 +462,19 @@ function webauthnSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise
       ).to.have.length(19);
     });
 
+    it('login options before any login are limited per client (429 rate_limited with Retry-After)', async () => {
+      const app = setup({ startLimit: { points: 2, durationSec: 60 } });
+      for (let i = 0; i < 2; i++)
+        expect((await request(app).post('/passkeys/login/options').send({})).status).to.equal(200);
+      const refused = await request(app).post('/passkeys/login/options').send({});
+      expect(refused.status).to.equal(429);
+      expect(refused.body.code).to.equal('rate_limited');
+      expect(Number(refused.headers['retry-after'])).to.be.greaterThan(0);
+      // A logged-in user's second-factor options are not counted against the address.
+      const agent = await passwordLogin(app);
+      expect((await agent.post('/passkeys/login/options').send({})).status).to.equal(200);
+    });
+
     it('another site’s page cannot ask for options (403 cross_origin)', async () => {
       const res = await request(setup())
         .post('/passkeys/login/options')
