@@ -1,22 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import { createRequire } from 'node:module';
+// Types only: the library is an optional peer dependency, loaded when a ceremony first runs, so
+// an app without passkeys installs none of it, and these declarations never name it.
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import {
-  decodeAttestationObject,
-  decodeClientDataJSON,
-  isoBase64URL,
-  parseAuthenticatorData,
-  type ClientDataJSON,
-  type ParsedAuthenticatorData,
-} from '@simplewebauthn/server/helpers';
+import type * as SimpleWebAuthnServer from '@simplewebauthn/server';
+import type * as SimpleWebAuthnHelpers from '@simplewebauthn/server/helpers';
+import type { ClientDataJSON, ParsedAuthenticatorData } from '@simplewebauthn/server/helpers';
 import { AuthenticationFailure, ConfigurationError, type FailureCode } from '../errors.js';
 import { Binding, type GetSessionId } from '../internal/binding.js';
 import type { FactorRequest as Request } from '../internal/http.js';
@@ -44,6 +38,64 @@ const EXPIRED_GRACE_SECONDS = 600;
 
 /** Longest base64url string accepted from the browser for one field (an attestation with certificates fits). */
 const MAX_FIELD_LENGTH = 64 * 1024;
+
+type Library = typeof SimpleWebAuthnServer;
+type Helpers = typeof SimpleWebAuthnHelpers;
+let loaded: Promise<{ server: Library; helpers: Helpers }> | undefined;
+
+/** `@simplewebauthn/server`, imported once, on first use. */
+function simpleWebAuthn(): Promise<{ server: Library; helpers: Helpers }> {
+  loaded ??= Promise.all([import('@simplewebauthn/server'), import('@simplewebauthn/server/helpers')]).then(
+    ([server, helpers]) => ({ server, helpers }),
+  );
+  return loaded;
+}
+
+/** Refuses, when the strategy is configured, an app that has not installed the peer dependency. */
+function requireLibrary(): void {
+  try {
+    createRequire(import.meta.url).resolve('@simplewebauthn/server');
+  } catch {
+    throw new ConfigurationError(
+      `${OWNER} needs @simplewebauthn/server, an optional peer dependency of passport-factors: npm install @simplewebauthn/server`,
+    );
+  }
+}
+
+/**
+ * The options to hand to `navigator.credentials.create()` as JSON (WebAuthn's
+ * `PublicKeyCredentialCreationOptionsJSON`): `PublicKeyCredential.parseCreationOptionsFromJSON()`
+ * turns them into what the browser takes.
+ */
+export interface WebAuthnCreationOptionsJSON {
+  rp: { name: string; id?: string };
+  user: { id: string; name: string; displayName: string };
+  challenge: string;
+  pubKeyCredParams: Array<{ alg: number; type: 'public-key' }>;
+  timeout?: number;
+  excludeCredentials?: Array<{ id: string; type: 'public-key'; transports?: string[] }>;
+  authenticatorSelection?: {
+    authenticatorAttachment?: string;
+    requireResidentKey?: boolean;
+    residentKey?: string;
+    userVerification?: string;
+  };
+  attestation?: string;
+  [member: string]: unknown;
+}
+
+/**
+ * The options to hand to `navigator.credentials.get()` as JSON (WebAuthn's
+ * `PublicKeyCredentialRequestOptionsJSON`), for `PublicKeyCredential.parseRequestOptionsFromJSON()`.
+ */
+export interface WebAuthnRequestOptionsJSON {
+  challenge: string;
+  timeout?: number;
+  rpId?: string;
+  allowCredentials?: Array<{ id: string; type: 'public-key'; transports?: string[] }>;
+  userVerification?: string;
+  [member: string]: unknown;
+}
 
 /** How the authenticator is to verify the user (PIN, biometrics); WebAuthn's `UserVerificationRequirement`. */
 export type UserVerification = 'required' | 'preferred' | 'discouraged';
@@ -234,6 +286,7 @@ export class WebAuthnCeremonies {
   constructor(options: WebAuthnOptions) {
     if (options === null || typeof options !== 'object')
       throw new ConfigurationError(`${OWNER}: options are required.`);
+    requireLibrary();
     this.rpID = rpIdOption(options.rpID);
     this.rpIdHash = createHash('sha256').update(this.rpID).digest();
     this.rpName = stringOption(options.rpName, '', 'rpName', OWNER);
@@ -294,13 +347,16 @@ export class WebAuthnCeremonies {
    * Registration, step 1: creation options for `req.user` (its existing credentials excluded),
    * with a challenge bound to this session. 401 `missing_credentials` without a logged-in user.
    */
-  async registrationOptions(req: Request): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  async registrationOptions(req: Request): Promise<WebAuthnCreationOptionsJSON> {
     const user = req.user;
     if (!user) throw new AuthenticationFailure('missing_credentials', 'Log in before adding a passkey.', 401);
+    const { server } = await simpleWebAuthn();
     const userId = this.getUserId(user);
     const existing = await this.listCredentials(userId);
+    // The user handle must carry no personal data (WebAuthn §14.6.1): a random one, kept with the
+    // credential, needs no secret shared by the instances either.
     const userHandle = randomBytes(32);
-    const options = await generateRegistrationOptions({
+    const options: PublicKeyCredentialCreationOptionsJSON = await server.generateRegistrationOptions({
       rpName: this.rpName,
       rpID: this.rpID,
       userName: this.getUserName(user),
@@ -313,7 +369,7 @@ export class WebAuthnCeremonies {
       authenticatorSelection: { residentKey: this.residentKey, userVerification: this.userVerification },
     });
     await this.issue(req, 'reg', options.challenge, { u: userId, h: userHandle.toString('base64url') });
-    return options;
+    return options as WebAuthnCreationOptionsJSON;
   }
 
   /**
@@ -327,7 +383,8 @@ export class WebAuthnCeremonies {
       if (!user || userId === undefined)
         throw new AuthenticationFailure('missing_credentials', 'Log in before adding a passkey.', 401);
       const response = this.readResponse(req, 'attestationObject') as unknown as RegistrationResponseJSON;
-      const clientData = decodeClientData(response.response.clientDataJSON, 'webauthn.create');
+      const { server, helpers } = await simpleWebAuthn();
+      const clientData = decodeClientData(helpers, response.response.clientDataJSON, 'webauthn.create');
       const record = await this.redeem(req, 'reg', clientData.challenge);
       if (record.u !== userId || record.h === undefined)
         throw new AuthenticationFailure(
@@ -338,8 +395,10 @@ export class WebAuthnCeremonies {
       this.checkClientOrigin(clientData);
       let authData: ParsedAuthenticatorData;
       try {
-        authData = parseAuthenticatorData(
-          decodeAttestationObject(isoBase64URL.toBuffer(response.response.attestationObject)).get('authData'),
+        authData = helpers.parseAuthenticatorData(
+          helpers
+            .decodeAttestationObject(helpers.isoBase64URL.toBuffer(response.response.attestationObject))
+            .get('authData'),
         );
       } catch {
         throw invalidResponse();
@@ -347,7 +406,7 @@ export class WebAuthnCeremonies {
       this.checkAuthenticatorData(authData);
       let verified;
       try {
-        verified = await verifyRegistrationResponse({
+        verified = await server.verifyRegistrationResponse({
           response,
           expectedChallenge: clientData.challenge,
           expectedOrigin: this.origins,
@@ -393,14 +452,15 @@ export class WebAuthnCeremonies {
    * pending) `req.user` the allow list names its credentials (a second factor); without one the
    * list is empty, so the browser offers the site's passkeys (first factor, also conditional UI).
    */
-  async authenticationOptions(req: Request): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  async authenticationOptions(req: Request): Promise<WebAuthnRequestOptionsJSON> {
     const userId = req.user ? this.getUserId(req.user) : undefined;
     if (userId === undefined) await this.startLimit.consume(req);
+    const { server } = await simpleWebAuthn();
     const allowCredentials =
       userId === undefined
         ? []
         : (await this.listCredentials(userId)).map((c) => ({ id: c.id, transports: c.transports ?? [] }));
-    const options = await generateAuthenticationOptions({
+    const options: PublicKeyCredentialRequestOptionsJSON = await server.generateAuthenticationOptions({
       rpID: this.rpID,
       allowCredentials,
       challenge: randomBytes(32),
@@ -408,7 +468,7 @@ export class WebAuthnCeremonies {
       userVerification: this.userVerification,
     });
     await this.issue(req, 'auth', options.challenge, userId === undefined ? {} : { u: userId });
-    return options;
+    return options as WebAuthnRequestOptionsJSON;
   }
 
   /**
@@ -422,7 +482,8 @@ export class WebAuthnCeremonies {
     try {
       const response = this.readResponse(req, 'authenticatorData') as unknown as AuthenticationResponseJSON;
       credentialId = response.id;
-      const clientData = decodeClientData(response.response.clientDataJSON, 'webauthn.get');
+      const { server, helpers } = await simpleWebAuthn();
+      const clientData = decodeClientData(helpers, response.response.clientDataJSON, 'webauthn.get');
       // Taken first, whatever follows: a challenge answers one response, right or wrong.
       const record = await this.redeem(req, 'auth', clientData.challenge);
       if (record.u !== undefined) {
@@ -437,7 +498,9 @@ export class WebAuthnCeremonies {
       this.checkClientOrigin(clientData);
       let authData: ParsedAuthenticatorData;
       try {
-        authData = parseAuthenticatorData(isoBase64URL.toBuffer(response.response.authenticatorData));
+        authData = helpers.parseAuthenticatorData(
+          helpers.isoBase64URL.toBuffer(response.response.authenticatorData),
+        );
       } catch {
         throw invalidResponse();
       }
@@ -456,7 +519,7 @@ export class WebAuthnCeremonies {
       userId = credential.userId;
       let verified;
       try {
-        verified = await verifyAuthenticationResponse({
+        verified = await server.verifyAuthenticationResponse({
           response,
           expectedChallenge: clientData.challenge,
           expectedOrigin: this.origins,
@@ -656,10 +719,14 @@ function invalidResponse(status = 401): AuthenticationFailure {
   );
 }
 
-function decodeClientData(encoded: unknown, type: 'webauthn.create' | 'webauthn.get'): ClientDataJSON {
+function decodeClientData(
+  helpers: Helpers,
+  encoded: unknown,
+  type: 'webauthn.create' | 'webauthn.get',
+): ClientDataJSON {
   let clientData: ClientDataJSON;
   try {
-    clientData = decodeClientDataJSON(encoded as string);
+    clientData = helpers.decodeClientDataJSON(encoded as string);
   } catch {
     throw invalidResponse(400);
   }

@@ -1,5 +1,6 @@
 /**
- * `passport-factors/webauthn`: passkeys and security keys (WebAuthn) on `@simplewebauthn/server`,
+ * `passport-factors/webauthn`: passkeys and security keys (WebAuthn) on `@simplewebauthn/server`
+ * (an optional peer dependency: `npm install @simplewebauthn/server`),
  * as a first factor (discoverable credentials, conditional UI) or a second one: the strategy, its
  * route handlers, and the passport-free ceremonies. Credentials are stored by the app's callbacks.
  *
@@ -22,4 +23,8 @@ export {
   type WebAuthnHandlerOptions,
   type WebAuthnHandlers,
 } from '../handlers/webauthn.js';
-export { WebAuthnCeremonies } from '../core/webauthn.js';
+export {
+  WebAuthnCeremonies,
+  type WebAuthnCreationOptionsJSON,
+  type WebAuthnRequestOptionsJSON,
+} from '../core/webauthn.js';
