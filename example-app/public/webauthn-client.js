@@ -82,7 +82,15 @@ $('risk-passkey').addEventListener('click', async () => {
 
 if (!supported) {
   show('This browser cannot use passkeys here.');
-} else if (await PublicKeyCredential.isConditionalMediationAvailable?.()) {
-  // The browser offers the site's passkeys in the username field's autofill.
-  passkeyLogin('conditional');
+} else {
+  // The autofill (conditional UI) starts when the user name field is first focused, not on page
+  // load: its options request writes the session, and racing the other cards' logins on page load
+  // could let its cookie replace theirs.
+  $('passkey-username').addEventListener(
+    'focus',
+    async () => {
+      if (await PublicKeyCredential.isConditionalMediationAvailable?.()) passkeyLogin('conditional');
+    },
+    { once: true },
+  );
 }
