@@ -15,6 +15,7 @@ import { XignInStrategy, xignInHandlers } from 'passport-factors/xignin';
 import { XTokenStrategy, xTokenHandlers } from 'passport-factors/x-token';
 import { mountTotp } from './totp.js';
 import { createUserDirectory, DEMO_USERS } from './users.js';
+import { mountPasskeys } from './webauthn.js';
 
 const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
 
@@ -331,6 +332,9 @@ export async function createExampleApp(options = {}) {
   app.post('/risk/logout', (req, res, next) =>
     req.logout((err) => (err ? next(err) : res.json({ success: true }))),
   );
+
+  // Passkeys (WebAuthn): register after a login, log in with one, or step up with one (offered first).
+  mountPasskeys({ app, passport, users, store, publicUrl, riskLogin, stepUp, withName, publicUser, audit });
 
   app.get('/config.json', (_req, res) => {
     res.json({ sandboxPhoneUrl: options.sandbox ? `${options.sandbox.url}/phone` : null });

@@ -26,7 +26,14 @@ export type FailureCode =
   | 'cross_origin'
   // TOTP: a right code of a time step that was already accepted; no TOTP secret enrolled.
   | 'replayed'
-  | 'not_enrolled';
+  | 'not_enrolled'
+  // WebAuthn (passkeys): what the browser's signed response was refused for.
+  | 'origin_mismatch'
+  | 'rp_id_mismatch'
+  | 'user_verification_required'
+  | 'unknown_credential'
+  | 'counter_regression'
+  | 'already_registered';
 
 /** What a strategy passes to `this.fail()`: Passport hands it to custom callbacks as `info`. */
 export interface FailureChallenge {

@@ -1,7 +1,7 @@
 /**
  * `passport-factors`: the strategies, the errors and the types every factor shares. Each factor's
  * options, clients and helpers are in its own entry point (`passport-factors/x-token`,
- * `/basic-login`, `/sms-otp`, `/totp`, `/secsign`, `/xignin`, `/risc`, `/partial-login`, `/stores`,
+ * `/basic-login`, `/sms-otp`, `/totp`, `/secsign`, `/xignin`, `/risc`, `/webauthn`, `/partial-login`, `/stores`,
  * `/sandbox`); the strategies are re-exported here so that `passport.use(new XTokenStrategy(…))`
  * needs one import.
  *
@@ -40,3 +40,4 @@ export { TotpStrategy } from './strategies/totp.js';
 export { SecSignStrategy } from './strategies/secsign.js';
 export { XignInStrategy } from './strategies/xignin.js';
 export { RiscStrategy } from './strategies/risc.js';
+export { WebAuthnStrategy } from './strategies/webauthn.js';

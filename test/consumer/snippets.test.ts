@@ -36,7 +36,14 @@ interface Project {
   deps: string[];
   dir: string;
 }
-const COMMON = ['express-session@^1', 'passport@^0.7', 'redis@^5', 'pngjs@^7', 'qrcode@^1.5.4'];
+const COMMON = [
+  'express-session@^1',
+  'passport@^0.7',
+  'redis@^5',
+  'pngjs@^7',
+  'qrcode@^1.5.4',
+  '@simplewebauthn/server@^14',
+];
 const TYPES = ['typescript@~5.9', '@types/node@^20', '@types/passport@^1', '@types/express-session@^1'];
 const projects: Project[] = [
   {

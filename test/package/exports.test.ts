@@ -24,6 +24,7 @@ const ENTRIES: Record<string, string[]> = {
     'StoreError',
     'TotpStrategy',
     'VendorError',
+    'WebAuthnStrategy',
     'XTokenStrategy',
     'XignInStrategy',
     'jsonErrors',
@@ -49,6 +50,7 @@ const ENTRIES: Record<string, string[]> = {
   'passport-factors/xignin': ['IdTokenVerifier', 'XignInClient', 'XignInStrategy', 'xignInHandlers'],
   'passport-factors/risc': ['LastwallClient', 'RiscStrategy', 'RiskStepUp'],
   'passport-factors/partial-login': ['PartialLogin'],
+  'passport-factors/webauthn': ['WebAuthnCeremonies', 'WebAuthnStrategy', 'webauthnHandlers'],
   'passport-factors/stores': ['MemoryStore', 'RedisStore'],
   'passport-factors/sandbox': [
     'SANDBOX_OPERATIONS',

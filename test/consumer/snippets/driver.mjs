@@ -194,6 +194,26 @@ const scenarios = {
     assert.equal(failed.body.code, 'failed_risk');
     assert.equal((await other('GET', '/account')).status, 401);
   },
+  async webauthn(call) {
+    const anonymous = await call('POST', '/passkeys/register/options', { json: {} });
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.body.code, 'missing_credentials');
+    const login = await call('POST', '/login', { headers: { authorization: basic('alice', PASSWORD) } });
+    assert.equal(login.status, 200, JSON.stringify(login.body));
+    const creation = await call('POST', '/passkeys/register/options', { json: {} });
+    assert.equal(creation.status, 200, JSON.stringify(creation.body));
+    assert.deepEqual(creation.body.rp, { name: 'Example', id: 'localhost' });
+    assert.equal(creation.body.user.name, 'alice@example.com');
+    assert.equal(creation.body.authenticatorSelection.residentKey, 'required');
+    const request = await call('POST', '/passkeys/login/options', { json: {} });
+    assert.equal(request.status, 200, JSON.stringify(request.body));
+    assert.equal(typeof request.body.challenge, 'string');
+    const forged = await call('POST', '/passkeys/login', {
+      json: { credential: { id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: {} } },
+    });
+    assert.equal(forged.status, 400, JSON.stringify(forged.body));
+    assert.equal(forged.body.code, 'invalid_credentials');
+  },
   async 'sms-passwordless'(call, { sandbox, base }) {
     sandbox.inbox.clear();
     const sent = await call('POST', '/passwordless/send', { json: { email: 'alice@example.com' } });
