@@ -6,7 +6,7 @@ import express from 'express';
 import session from 'express-session';
 import { Passport } from 'passport';
 import { BasicLoginStrategy } from 'passport-factors/basic-login';
-import { PartialLogin } from 'passport-factors/partial-login';
+import { PartialLogin, RememberedBrowsers } from 'passport-factors/partial-login';
 import { RiscStrategy, RiskStepUp } from 'passport-factors/risc';
 import { SecSignStrategy, secSignHandlers } from 'passport-factors/secsign';
 import { SipgateSmsSender, SmsOtpStrategy, smsOtpHandlers } from 'passport-factors/sms-otp';
@@ -199,7 +199,18 @@ export async function createExampleApp(options = {}) {
   const journey = (name, requiredFactors) =>
     new PartialLogin({ passport, name, requiredFactors, onEvent: audit(`${name} login`) });
   const riskLogin = journey('risk', [['basic-login', 'risc']]);
-  const smsLogin = journey('sms', [['basic-login', 'sms-otp']]);
+  // "Remember this browser" on the SMS card: a remembered browser stands in for the code.
+  const rememberedBrowsers = new RememberedBrowsers({ store, maxAgeDays: 30 });
+  const smsLogin = new PartialLogin({
+    passport,
+    name: 'sms',
+    requiredFactors: [
+      ['basic-login', 'sms-otp'],
+      ['basic-login', 'remembered-browser'],
+    ],
+    rememberBrowser: { browsers: rememberedBrowsers },
+    onEvent: audit('sms login'),
+  });
   const pushLogin = journey('push', [['secsign'], ['xignin']]);
   const stepUp = new RiskStepUp({
     login: riskLogin,
@@ -239,6 +250,8 @@ export async function createExampleApp(options = {}) {
   // The X-Token API: no session, the token is the session.
   const api = xTokenHandlers(xToken, {
     passport,
+    // "Log out everywhere" also forgets the user's remembered browsers.
+    alsoRevoke: [rememberedBrowsers],
     publicUser: (user) => ({ id: user.id, username: user.username, name: user.name }),
   });
   app.post('/api/auth/login', api.login);
@@ -268,7 +281,7 @@ export async function createExampleApp(options = {}) {
   app.post('/sms/login', smsLogin.step('basic-login', withName));
   app.post('/sms/send', smsLogin.pendingUser(), sms.send);
   app.post('/sms/verify', smsLogin.step('sms-otp', withName));
-  app.get('/sms/me', smsLogin.requireFactors('sms-otp'), (req, res) => {
+  app.get('/sms/me', smsLogin.requireFactors(), (req, res) => {
     res.json({ user: publicUser(req.user), factors: smsLogin.factors(req).map((done) => done.factor) });
   });
   app.post('/sms/logout', (req, res, next) =>

@@ -43,6 +43,8 @@ $('sms-login-form').addEventListener('submit', async (event) => {
   );
   $('sms-password').value = '';
   if (result.status !== 200) return show(explain(result));
+  if (result.body.status === 'complete')
+    return show(`Logged in as ${result.body.user.name} with the password, in a remembered browser.`, true);
   $('sms-who').textContent = `Password accepted for ${result.body.user.name}. Now the code.`;
   $('sms-step').hidden = false;
   show('Step 2: ask for a code.', true);
@@ -59,11 +61,15 @@ $('sms-resend').addEventListener('click', sendCode);
 
 $('sms-code-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  const result = await post('/sms/verify', { code: $('sms-code').value });
+  const result = await post('/sms/verify', {
+    code: $('sms-code').value,
+    rememberBrowser: $('sms-remember').checked,
+  });
   $('sms-code').value = '';
   if (result.status === 200) {
     $('sms-step').hidden = true;
-    show(`Logged in as ${result.body.user.name} with password and SMS code.`, true);
+    const remembered = result.body.rememberedBrowser ? ' This browser is remembered for 30 days.' : '';
+    show(`Logged in as ${result.body.user.name} with password and SMS code.${remembered}`, true);
   } else {
     show(explain(result));
   }

@@ -11,6 +11,8 @@ export {
   type JourneyPassport,
   type PartialLoginEvent,
   type PartialLoginOptions,
+  type RememberBrowserOptions,
   type StepOptions,
   type StepOutcome,
 } from '../journey/partial-login.js';
+export { RememberedBrowsers, type RememberedBrowsersOptions } from '../journey/remembered-browsers.js';

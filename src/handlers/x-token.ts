@@ -21,6 +21,12 @@ export interface XTokenHandlerOptions extends HandlerFactoryOptions {
   getSubject?: (user: User) => string;
   /** What `login` answers as `user` (default `{ id }` only, so nothing private leaks by default). */
   publicUser?: (user: User) => unknown;
+  /**
+   * What else `logoutEverywhere` revokes for the user, each through its `revokeUser(userId)`
+   * (default none), e.g. `[rememberedBrowsers]`: "log out everywhere" then forgets every
+   * remembered browser too.
+   */
+  alsoRevoke?: Array<{ revokeUser(userId: string): Promise<unknown> }>;
 }
 
 /** The alt-seven routes over one `XTokenStrategy`; mount them on the paths you choose. */
@@ -38,8 +44,8 @@ export interface XTokenHandlers {
   logout: Handler;
   /**
    * `POST /api/auth/logout-everywhere`: revokes every token family of the token's user (all
-   * devices, this one included); `{ success: true, families }`, no new token. The same as
-   * `xToken.tokens.revokeUser(userId)` for a user who asks for it.
+   * devices, this one included), and whatever `alsoRevoke` names; `{ success: true, families }`,
+   * no new token. The same as `xToken.tokens.revokeUser(userId)` for a user who asks for it.
    */
   logoutEverywhere: Handler;
   /**
@@ -79,6 +85,11 @@ export function xTokenHandlers(xToken: XTokenStrategy, options: XTokenHandlerOpt
     'publicUser',
     OWNER,
   );
+  const alsoRevoke = options.alsoRevoke ?? [];
+  if (!Array.isArray(alsoRevoke) || alsoRevoke.some((other) => typeof other?.revokeUser !== 'function'))
+    throw new ConfigurationError(
+      `${OWNER}: \`alsoRevoke\` must be a list of objects with revokeUser(userId).`,
+    );
 
   const answerFailure = (
     req: IncomingMessage,
@@ -154,7 +165,11 @@ export function xTokenHandlers(xToken: XTokenStrategy, options: XTokenHandlerOpt
       }, next);
     }),
     logoutEverywhere: withToken({ success: false }, (req, res, next) => {
-      xToken.tokens.revokeUser(infoOf(req).sub).then((families) => {
+      const userId = infoOf(req).sub;
+      Promise.all([
+        xToken.tokens.revokeUser(userId),
+        ...alsoRevoke.map((other) => other.revokeUser(userId)),
+      ]).then(([families]) => {
         res.removeHeader('X-Token');
         respond(res, 200, { success: true, families }, req);
       }, next);

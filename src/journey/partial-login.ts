@@ -18,6 +18,7 @@ import {
 import { sessionOf } from '../internal/session.js';
 import type { User } from '../internal/verify.js';
 import type { Store } from '../stores/store.js';
+import { RememberedBrowsers } from './remembered-browsers.js';
 
 const OWNER = 'PartialLogin';
 /** Passport keeps the logged-in user's serialized form at `req.session.passport.user`. */
@@ -58,6 +59,8 @@ export interface StepOutcome {
   factors: string[];
   /** While partial: the factor sets that would complete the login, less what is done already. */
   remaining: string[][];
+  /** With the `rememberBrowser` option: `true` when this step remembered the browser. */
+  rememberedBrowser?: boolean;
 }
 
 /** Options of `step()`. */
@@ -119,6 +122,25 @@ export interface PartialLoginOptions {
    * Share it between instances (a `RedisStore`).
    */
   store?: Store;
+  /**
+   * "Remember this browser" (default: off). A step for a user whose browser `browsers` remembers
+   * also records `factor` (default `'remembered-browser'`), so `requiredFactors` may accept it in
+   * place of a second factor, e.g. `[['basic-login', 'sms-otp'], ['basic-login',
+   * 'remembered-browser']]`. A step that completes the login by another set remembers the browser
+   * when `when(req)` says so (default: the JSON body's `rememberBrowser` is `true`), and answers
+   * `rememberedBrowser: true`.
+   */
+  rememberBrowser?: RememberBrowserOptions;
+}
+
+/** The `rememberBrowser` option of `PartialLogin`. */
+export interface RememberBrowserOptions {
+  /** The remembered browsers (cookie and store). Required. */
+  browsers: RememberedBrowsers;
+  /** The factor a remembered browser counts as (default `'remembered-browser'`). */
+  factor?: string;
+  /** Whether the user asked to remember this browser (default: `req.body.rememberBrowser === true`). */
+  when?: (req: IncomingMessage) => boolean;
 }
 
 interface JourneyState {
@@ -172,6 +194,7 @@ export class PartialLogin {
   private readonly binding: JourneyBinding | undefined;
   private readonly store: Store | undefined;
   private readonly contexts = new WeakMap<IncomingMessage, StoredContext>();
+  private readonly rememberBrowser: Required<RememberBrowserOptions> | undefined;
 
   constructor(options: PartialLoginOptions) {
     if (options === null || typeof options !== 'object')
@@ -195,6 +218,7 @@ export class PartialLogin {
     this.emit = auditHook<PartialLoginEvent>(options.onEvent, OWNER);
     this.binding = bindingOption(options.binding);
     this.store = storeOption(options.store, this.binding !== undefined);
+    this.rememberBrowser = rememberBrowserOption(options.rememberBrowser);
   }
 
   /** Whether the journey lives in `store` under an id `binding` carries, instead of the session. */
@@ -222,7 +246,9 @@ export class PartialLogin {
     return (req, res, next) => {
       this.authenticate(strategy, req, res, next, (user, failure) => {
         if (failure) return answerFailure(res, failure.challenge, failure.status);
-        this.record(req, user, factor)
+        this.stepFactors(req, user, factor)
+          .then((factors) => this.record(req, user, factors))
+          .then((outcome) => this.rememberAfter(req, res, user, outcome))
           .then((outcome) => body(outcome, user as User))
           .then(
             (answer) => sendJson(res, 200, answer),
@@ -233,6 +259,28 @@ export class PartialLogin {
           );
       });
     };
+  }
+
+  /** The step's factor, and the remembered browser's when this browser is remembered for `user`. */
+  private async stepFactors(req: IncomingMessage, user: unknown, factor: string): Promise<string[]> {
+    const remember = this.rememberBrowser;
+    if (!remember || factor === remember.factor) return [factor];
+    return (await remember.browsers.isRemembered(req, user)) ? [factor, remember.factor] : [factor];
+  }
+
+  /** A login completed by a real second factor remembers the browser when the user asked. */
+  private async rememberAfter(
+    req: IncomingMessage,
+    res: ServerResponse,
+    user: unknown,
+    outcome: StepOutcome,
+  ): Promise<StepOutcome> {
+    const remember = this.rememberBrowser;
+    if (!remember || outcome.status !== 'complete' || outcome.factors.includes(remember.factor))
+      return outcome;
+    if (!remember.when(req)) return outcome;
+    await remember.browsers.remember(req, res, user);
+    return { ...outcome, rememberedBrowser: true };
   }
 
   /**
@@ -795,4 +843,22 @@ function logInWithoutSession(req: IncomingMessage, user: unknown): Promise<void>
     );
   }
   return promisify((done) => login.call(req, user, { session: false }, done));
+}
+
+function rememberBrowserOption(value: unknown): Required<RememberBrowserOptions> | undefined {
+  if (value === undefined) return undefined;
+  const option = value as Partial<RememberBrowserOptions> | null;
+  if (option === null || typeof option !== 'object' || !(option.browsers instanceof RememberedBrowsers))
+    throw new ConfigurationError(`${OWNER}: \`rememberBrowser.browsers\` must be a RememberedBrowsers.`);
+  return {
+    browsers: option.browsers,
+    factor: stringOption(option.factor, 'remembered-browser', 'rememberBrowser.factor', OWNER),
+    when: functionOption(
+      option.when,
+      (req: IncomingMessage) =>
+        (req as { body?: { rememberBrowser?: unknown } }).body?.rememberBrowser === true,
+      'rememberBrowser.when',
+      OWNER,
+    ),
+  };
 }

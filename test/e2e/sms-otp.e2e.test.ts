@@ -45,6 +45,40 @@ describe('example app in Chromium: password, then a code by SMS', function () {
     await context.close();
   });
 
+  it('"remember this browser": the same browser later logs in with the password alone; another browser still needs the code', async () => {
+    const context = await env.browser.newContext();
+    const page = await context.newPage();
+    const since = new Date();
+    await passwordStep(page, 'bob', 'pa:ss with a colon');
+    const code = /\b(\d{6})\b/.exec(
+      (await env.example.sandbox.inbox.waitFor('+4915790000002', { since })).text,
+    )![1]!;
+    await page.fill('#sms-code', code);
+    await page.check('#sms-remember');
+    await page.click('#sms-verify');
+    await page.waitForSelector('text=This browser is remembered for 30 days.');
+    const remembered = (await context.cookies()).find((cookie) => cookie.name === 'pf_remembered')!;
+    expect(remembered).to.include({ httpOnly: true, sameSite: 'Lax' });
+
+    // The same browser on another day: a fresh session, only the remembered cookie kept.
+    const later = await env.browser.newContext();
+    await later.addCookies([remembered]);
+    const again = await later.newPage();
+    await again.goto(env.example.baseUrl);
+    await again.fill('#sms-username', 'bob');
+    await again.fill('#sms-password', 'pa:ss with a colon');
+    await again.click('#sms-login');
+    await again.waitForSelector('text=Logged in as Bob Example with the password, in a remembered browser.');
+    const me = await again.evaluate(async () => (await fetch('/sms/me')).json());
+    expect(me).to.deep.include({ factors: ['basic-login', 'remembered-browser'] });
+
+    // Another browser: the code is still needed.
+    const other = await env.browser.newContext();
+    const third = await other.newPage();
+    await passwordStep(third, 'bob', 'pa:ss with a colon');
+    for (const open of [context, later, other]) await open.close();
+  });
+
   it('a wrong code five times shows the locked message', async () => {
     const context = await env.browser.newContext();
     const page = await context.newPage();

@@ -49,7 +49,7 @@ const ENTRIES: Record<string, string[]> = {
   ],
   'passport-factors/xignin': ['IdTokenVerifier', 'XignInClient', 'XignInStrategy', 'xignInHandlers'],
   'passport-factors/risc': ['LastwallClient', 'RiscStrategy', 'RiskStepUp'],
-  'passport-factors/partial-login': ['PartialLogin'],
+  'passport-factors/partial-login': ['PartialLogin', 'RememberedBrowsers'],
   'passport-factors/webauthn': ['WebAuthnCeremonies', 'WebAuthnStrategy', 'webauthnHandlers'],
   'passport-factors/stores': ['MemoryStore', 'RedisStore'],
   'passport-factors/sandbox': [
