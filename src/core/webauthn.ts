@@ -21,7 +21,7 @@ import {
   requireFunction,
   stringOption,
 } from '../internal/options.js';
-import { originCheck, type OriginCheck } from '../internal/origin.js';
+import { originCheck, originList, type OriginCheck } from '../internal/origin.js';
 import { StartLimit, type StartLimitOptions } from '../internal/throttle.js';
 import { userIdOf, type User } from '../internal/verify.js';
 import { MemoryStore } from '../stores/memory.js';
@@ -785,24 +785,13 @@ function rpIdOption(value: unknown): string {
 }
 
 function originsOption(value: unknown): string[] {
-  const list = typeof value === 'string' ? [value] : value;
-  const invalid = () =>
-    new ConfigurationError(
-      `${OWNER}: \`origins\` is required: the site's origin(s) such as "https://example.com" (scheme, host and port only).`,
-    );
-  if (!Array.isArray(list) || list.length === 0) throw invalid();
-  return list.map((entry: unknown) => {
-    if (typeof entry !== 'string') throw invalid();
-    let url: URL;
-    try {
-      url = new URL(entry);
-    } catch {
-      throw invalid();
-    }
-    if (url.origin !== entry.replace(/\/$/, '') || (url.protocol !== 'https:' && url.protocol !== 'http:'))
-      throw invalid();
-    return url.origin;
-  });
+  return originList(
+    typeof value === 'string' ? [value] : value,
+    () =>
+      new ConfigurationError(
+        `${OWNER}: \`origins\` is required: the site's origin(s) such as "https://example.com" (scheme, host and port only).`,
+      ),
+  );
 }
 
 function enumOption<T extends string>(value: unknown, fallback: T, allowed: readonly T[], name: string): T {

@@ -59,6 +59,14 @@ function allowedOriginsOption(value: unknown, owner: string): string[] | undefin
     new ConfigurationError(
       `${owner}: \`allowedOrigins\` must be a non-empty array of origins such as "https://app.example.com" (scheme, host and port only).`,
     );
+  return originList(value, invalid);
+}
+
+/**
+ * A non-empty list of bare origins (`http(s)://host[:port]`, no path, query or credentials) in
+ * their canonical form; anything else throws `invalid()`.
+ */
+export function originList(value: unknown, invalid: () => Error): string[] {
   if (!Array.isArray(value) || value.length === 0) throw invalid();
   return value.map((entry: unknown) => {
     if (typeof entry !== 'string') throw invalid();

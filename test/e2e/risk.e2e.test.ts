@@ -20,6 +20,19 @@ describe('example app in Chromium: password, risk check, step-up or unlock', fun
     await context.close();
   });
 
+  it('the risk dial set on the phone page (not the control API) steers the next check', async () => {
+    const context = await env.browser.newContext();
+    const phone = await context.newPage();
+    await phone.goto(`${env.example.sandbox.url}/phone`);
+    await phone.click('form.risk[data-user="u2"] button[value="risky"]');
+    await phone.waitForSelector('form.risk[data-user="u2"] button.current[value="risky"]');
+    const page = await context.newPage();
+    await passwordLogin(page, 'bob', 'pa:ss with a colon');
+    await page.waitForSelector('text=This login looks unusual. Confirm it with a second factor.');
+    env.example.sandbox.lastwall.setRisk('u2', 'passed');
+    await context.close();
+  });
+
   it('risky: SMS code → logged in; the next login from this browser passes without step-up', async () => {
     const { sandbox } = env.example;
     sandbox.lastwall.setRisk('u1', 'risky');

@@ -34,6 +34,18 @@ describe('example app in Chromium: Sign in with SecSign ID', function () {
     await context.close();
   });
 
+  it('driven through the control API (sandbox.secsign.approve) instead of the phone page', async () => {
+    const context = await env.browser.newContext();
+    const page = await context.newPage();
+    await page.goto(env.example.baseUrl);
+    await page.fill('#secsign-id', 'bob');
+    await page.click('#secsign-start');
+    await page.waitForSelector('#secsign-access-pass', { state: 'visible' });
+    env.example.sandbox.secsign.approve('bob');
+    await page.waitForSelector('text=Logged in as Bob Example with SecSign ID.');
+    await context.close();
+  });
+
   it('picking a wrong symbol shows "denied"', async () => {
     const context = await env.browser.newContext();
     const { page, phone, accessPass } = await startAndOpenPhone(context, 'bob');

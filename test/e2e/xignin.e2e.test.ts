@@ -75,6 +75,19 @@ describe('example app in Chromium: Log in with XignIn', function () {
     await context.close();
   });
 
+  it('redirect flow driven through the control API (sandbox.xignin.approve) instead of the phone page', async () => {
+    const context = await env.browser.newContext();
+    const page = await context.newPage();
+    await page.goto(env.example.baseUrl);
+    await page.click('#xignin-redirect');
+    await page.waitForSelector('#xignin-qr');
+    const [login] = env.example.sandbox.xignin.pendingLogins();
+    env.example.sandbox.xignin.approve('alice', login!.id);
+    await page.waitForURL(`${env.example.baseUrl}/#xignin`);
+    await page.waitForSelector('text=Logged in as Alice Example with XignIn (redirect).');
+    await context.close();
+  });
+
   it('redirect flow: a denial on the phone comes back as a clear message, nobody logged in', async () => {
     const context = await env.browser.newContext();
     const page = await context.newPage();
