@@ -68,6 +68,7 @@ export class Binding {
   }
 }
 
-function digest(id: string): string {
+/** What a store key holds for a secret id (a binding, a cookie): its SHA-256, base64url. */
+export function digest(id: string): string {
   return createHash('sha256').update(id).digest('base64url');
 }

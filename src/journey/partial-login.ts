@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuthenticationFailure, ConfigurationError, toError, type FailureChallenge } from '../errors.js';
 import {
@@ -15,6 +15,7 @@ import {
   requireFunction,
   stringOption,
 } from '../internal/options.js';
+import { digest } from '../internal/binding.js';
 import { sessionOf } from '../internal/session.js';
 import type { User } from '../internal/verify.js';
 import type { Store } from '../stores/store.js';
@@ -590,7 +591,7 @@ export class PartialLogin {
   }
 
   private storeKey(id: string): string {
-    return `partial-login:${this.name}:${createHash('sha256').update(id).digest('base64url')}`;
+    return `partial-login:${this.name}:${digest(id)}`;
   }
 
   /** The live state under the id the request carries (read once per request); else `undefined`. */

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { ConfigurationError } from '../errors.js';
+import { digest as digestOf } from '../internal/binding.js';
 import { positiveIntegerOption, stringOption } from '../internal/options.js';
 import { addMember, faultsAsStoreErrors, takeMembers } from '../stores/operations.js';
 import { assertStore, type Store } from '../stores/store.js';
@@ -63,7 +64,8 @@ export class RememberedBrowsers {
   /** Remembers this browser for `user`: a new cookie, replacing any earlier one of this browser. */
   async remember(req: IncomingMessage, res: ServerResponse, user: unknown): Promise<void> {
     const userId = this.userIdOf(user);
-    await this.forget(req, res);
+    // The browser's earlier cookie, if any, is replaced below; its record goes now.
+    await this.deleteRecord(req);
     const token = randomBytes(16).toString('base64url');
     const digest = digestOf(token);
     await faultsAsStoreErrors(this.store.set(RECORD_PREFIX + digest, userId, this.maxAgeMs));
@@ -90,9 +92,8 @@ export class RememberedBrowsers {
 
   /** Forgets this browser (its record and its cookie). */
   async forget(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const token = this.tokenOf(req);
-    if (token !== undefined) await faultsAsStoreErrors(this.store.delete(RECORD_PREFIX + digestOf(token)));
-    if (token !== undefined || cookieHeader(req).includes(`${this.cookieName}=`))
+    await this.deleteRecord(req);
+    if (cookieHeader(req).includes(`${this.cookieName}=`))
       appendCookie(
         res,
         serializeCookie(this.cookieName, '', { httpOnly: true, sameSite: 'lax', path: '/', maxAge: 0 }),
@@ -108,6 +109,11 @@ export class RememberedBrowsers {
       digests.map((digest) => faultsAsStoreErrors(this.store.take(RECORD_PREFIX + digest))),
     );
     return ended.filter((owner) => owner === userId).length;
+  }
+
+  private async deleteRecord(req: IncomingMessage): Promise<void> {
+    const token = this.tokenOf(req);
+    if (token !== undefined) await faultsAsStoreErrors(this.store.delete(RECORD_PREFIX + digestOf(token)));
   }
 
   private tokenOf(req: IncomingMessage): string | undefined {
@@ -127,8 +133,6 @@ function defaultUserId(user: unknown): string {
   const id = (user as { id?: unknown } | null)?.id;
   return typeof id === 'number' ? String(id) : (id as string);
 }
-
-const digestOf = (value: string): string => createHash('sha256').update(value).digest('base64url');
 
 function cookieHeader(req: IncomingMessage): string {
   const header = req.headers.cookie;

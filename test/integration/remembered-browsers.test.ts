@@ -130,6 +130,20 @@ describe('PartialLogin rememberBrowser: "remember this browser" after a second f
     });
   });
 
+  it('a browser remembered for alice, then remembered for bob, gets one new cookie; alice’s old one counts for nothing', async () => {
+    const { app } = rig();
+    const agent = request.agent(app);
+    const alices = rememberedCookie(await fullLogin(agent, ALICE, 'alice', true))!;
+    const bobs = ([] as string[])
+      .concat((await fullLogin(agent, BOB, 'bob', true)).headers['set-cookie'] ?? [])
+      .filter((cookie) => cookie.startsWith('pf_remembered='));
+    expect(bobs, 'one Set-Cookie for the remembered cookie, no clearing one before it').to.have.length(1);
+    const login = async (cookie: string, who: string) =>
+      (await sameBrowserNewSession(cookie, app).post('/login').set('Authorization', who)).body.status;
+    expect(await login(alices, ALICE)).to.equal('partial');
+    expect(await login(bobs[0]!, BOB)).to.equal('complete');
+  });
+
   it('without the box ticked nothing is remembered; another browser still needs the push', async () => {
     const { app } = rig();
     const agent = request.agent(app);
