@@ -3,7 +3,7 @@ import { CompactEncrypt, compactDecrypt } from 'jose';
 import { createRequire } from 'node:module';
 import { Secret, TOTP } from 'otpauth';
 import type QRCodeModule from 'qrcode';
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import {
   AuthenticationFailure,
   ConfigurationError,
@@ -12,7 +12,7 @@ import {
   type FailureCode,
 } from '../errors.js';
 import { auditHook, functionOption, positiveIntegerOption, requireFunction } from '../internal/options.js';
-import { createLimiter, rateLimitedAfter } from '../internal/throttle.js';
+import { consumeCounted, createLimiter, rateLimitedAfter } from '../internal/throttle.js';
 import { userIdOf, type User } from '../internal/verify.js';
 import { MemoryStore } from '../stores/memory.js';
 import { faultsAsStoreErrors } from '../stores/operations.js';
@@ -388,17 +388,11 @@ export class TotpFactor {
     check: () => Promise<AuthenticationFailure | undefined>,
   ): Promise<void> {
     const key = this.name('user', userId);
-    let counted: RateLimiterRes;
-    try {
-      counted = await this.attempts.consume(key);
-    } catch (rejection) {
-      if (rejection instanceof PassportFactorsError) throw rejection;
-      if (!(rejection instanceof RateLimiterRes))
-        throw new StoreError('The store failed while counting attempts.', { cause: rejection });
-      const failure = locked(rejection.msBeforeNext);
+    const counted = await consumeCounted(this.attempts, key, (limited) => {
+      const failure = locked(limited.msBeforeNext);
       this.emit({ type: 'locked', userId, retryAfter: failure.retryAfter });
-      throw failure;
-    }
+      return failure;
+    });
     const failure = await check();
     if (failure === undefined) {
       await this.attempts.delete(key);

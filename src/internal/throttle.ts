@@ -151,15 +151,27 @@ export async function consumeOrThrow(
   key: string,
   message?: string,
 ): Promise<void> {
+  await consumeCounted(limiter, key, (limited) => rateLimitedAfter(limited, 'rate_limited', message));
+}
+
+/**
+ * Takes one point and answers the limiter's count; past the limit throws what `onLimit` makes of
+ * the refusal, and a `StoreError` when the store fails.
+ */
+export async function consumeCounted(
+  limiter: RateLimiterAbstract,
+  key: string,
+  onLimit: (limited: RateLimiterRes) => Error,
+): Promise<RateLimiterRes> {
   try {
-    await limiter.consume(key);
+    return await limiter.consume(key);
   } catch (rejection) {
     // rate-limiter-flexible rejects with a RateLimiterRes when the limit is hit, an Error on a fault.
     if (rejection instanceof PassportFactorsError) throw rejection;
     if (!(rejection instanceof RateLimiterRes)) {
       throw new StoreError('The store failed while counting attempts.', { cause: rejection });
     }
-    throw rateLimitedAfter(rejection as RateLimiterRes, 'rate_limited', message);
+    throw onLimit(rejection);
   }
 }
 
