@@ -198,9 +198,11 @@ export class OneTimeCodes {
       .toString()
       .padStart(this.codeLength, '0');
     const expiresAt = Date.now() + this.ttlSeconds * 1000;
-    // A decoy hashes its code too (same work), then stores random bytes that no code matches.
+    // A decoy hashes its code too, then stores random bytes that no code matches; the bytes are
+    // drawn for a real code as well, so both do the same work (S11).
     const mac = this.codeHash(subject, binding, code);
-    const stored = decoy ? randomBytes(MAC_BYTES) : mac;
+    const noise = randomBytes(MAC_BYTES);
+    const stored = decoy ? noise : mac;
     // Kept twice as long as the code lives, so a late attempt hears "expired", not "no code".
     await this.store.set(
       this.challengeKeyFor(subject, binding),

@@ -443,8 +443,10 @@ export class SmsOtpFlow {
       );
     }
     const throttleKey = identifier.trim().toLowerCase();
-    // Known or not, one number is parsed with the same rules, so timing does not tell them apart.
-    const number = user ? await this.getPhoneNumber(user) : this.decoyNumber;
+    // Known or not, the same work, so timing does not tell them apart: one number parsed with the
+    // same rules, and the stand-in subject's MAC computed (used only for an unknown identifier).
+    const standIn = `unknown:${this.key('identifier', throttleKey)}`;
+    const number = await (user ? this.getPhoneNumber(user) : this.decoyNumber);
     let phone: string | undefined;
     try {
       phone = normalizeSmsNumber(number, this.numberRules);
@@ -456,7 +458,7 @@ export class SmsOtpFlow {
       return { subject: this.getUserId(user), throttleKey, numberKey: phone, user, phone };
     }
     return {
-      subject: `unknown:${this.key('identifier', throttleKey)}`,
+      subject: standIn,
       throttleKey,
       numberKey: `unknown:${throttleKey}`,
       user: undefined,
