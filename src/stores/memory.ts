@@ -153,15 +153,16 @@ export class MemoryStore implements Store {
     const now = Date.now();
     if (record.c === presented) {
       if (next === undefined) return { status: 'current', data: record.d, current: record.c };
-      // In place: a busy family rolls many times within a grace, and this runs on every request.
+      // Runs on every authenticated request. Predecessors are appended in order, so the expired
+      // ones are at the front: drop those and stop at the first live one, rather than scanning
+      // all of them (a busy family keeps up to 32, each a separate object to read). One left
+      // behind by a caller with a longer grace is still refused by its expiry, and the cap bounds them.
       const predecessors = record.p;
-      let kept = 0;
-      for (const pair of predecessors) if (pair[1] > now) predecessors[kept++] = pair;
-      predecessors.length = kept;
+      let expired = 0;
+      while (expired < predecessors.length && predecessors[expired]![1] <= now) expired++;
       predecessors.push([presented, now + graceMs]);
-      if (predecessors.length > ROLLING_MAX_PREDECESSORS) {
-        predecessors.splice(0, predecessors.length - ROLLING_MAX_PREDECESSORS);
-      }
+      const drop = Math.max(expired, predecessors.length - ROLLING_MAX_PREDECESSORS);
+      if (drop > 0) predecessors.splice(0, drop);
       record.c = next;
       return { status: 'rolled', data: record.d, current: next };
     }

@@ -219,16 +219,23 @@ export function macsEqual(left: string, right: string): boolean {
   return a.length === 32 && b.length === 32 && timingSafeEqual(a, b);
 }
 
+const ROLL_STATUSES: ReadonlySet<unknown> = new Set(['rolled', 'current', 'grace', 'reused', 'absent']);
+const REDEMPTION_STATUSES: ReadonlySet<unknown> = new Set([
+  'redeemed',
+  'wrong',
+  'locked',
+  'expired',
+  'absent',
+]);
+
 function checkedRoll(result: RollResult): RollResult {
-  const statuses = ['rolled', 'current', 'grace', 'reused', 'absent'];
-  if (!statuses.includes(result?.status))
+  if (!ROLL_STATUSES.has(result?.status))
     throw new StoreError('The store answered a roll with an unknown status.');
   return result;
 }
 
 function checkedRedemption(result: CodeRedemptionResult): CodeRedemptionResult {
-  const statuses = ['redeemed', 'wrong', 'locked', 'expired', 'absent'];
-  if (!statuses.includes(result?.status)) {
+  if (!REDEMPTION_STATUSES.has(result?.status)) {
     throw new StoreError('The store answered a code redemption with an unknown status.');
   }
   return result;

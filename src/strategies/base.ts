@@ -52,12 +52,17 @@ export abstract class FactorStrategy extends Strategy {
   }
 
   override authenticate(req: Request, options?: AuthenticateCallOptions): void {
-    this.decide(req, options ?? {})
-      .catch((thrown: unknown) => {
-        if (thrown instanceof AuthenticationFailure) return this.failure(req, thrown, options ?? {});
-        throw thrown;
-      })
-      .then((decision) => this.apply(req, decision, options ?? {}))
+    const callOptions = options ?? {};
+    this.decide(req, callOptions)
+      .then(
+        (decision) => this.apply(req, decision, callOptions),
+        (thrown: unknown) => {
+          if (thrown instanceof AuthenticationFailure) {
+            return this.apply(req, this.failure(req, thrown, callOptions), callOptions);
+          }
+          throw thrown;
+        },
+      )
       // Also reached when applying a decision threw: Passport calls the next handler
       // synchronously from success(), and Express would route such a throw to next(err) too.
       .catch((thrown: unknown) => this.reportError(thrown));

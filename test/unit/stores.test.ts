@@ -179,6 +179,19 @@ export function storeContract(makeStore: () => Store): void {
     expect(await store.get('fam6')).to.equal(undefined);
   });
 
+  it('roll(): each predecessor keeps its own grace, whatever the graces around it', async () => {
+    await setRolling(store, 'fam7', 'gina', 'g0', 60_000);
+    // g0 gets a long grace, g1 and g2 short ones after it (two instances configured differently).
+    expect((await roll(store, 'fam7', 'g0', 'g1', 60_000)).status).to.equal('rolled');
+    expect((await roll(store, 'fam7', 'g1', 'g2', 100)).status).to.equal('rolled');
+    expect((await roll(store, 'fam7', 'g2', 'g3', 100)).status).to.equal('rolled');
+    await sleep(150);
+    // Rolling again after the short graces ended must not keep g1 alive behind the long-lived g0.
+    expect((await roll(store, 'fam7', 'g3', 'g4', 100)).status).to.equal('rolled');
+    expect((await roll(store, 'fam7', 'g0', undefined, 100)).status).to.equal('grace');
+    expect(await roll(store, 'fam7', 'g1', undefined, 100)).to.deep.equal({ status: 'reused', data: 'gina' });
+  });
+
   it('roll() keeps the record’s lifetime: rolling never extends it', async () => {
     await setRolling(store, 'fam4', 'dave', 'd0', 250);
     await sleep(150);
