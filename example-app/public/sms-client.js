@@ -1,6 +1,6 @@
 // Password, then a one-time code by SMS: the page drives the strategy's routes and explains
 // every answer in words.
-import { post, basicCredentials, messageIn } from './common.js';
+import { post, basicCredentials, messageIn, retryIn } from './common.js';
 const $ = (id) => document.getElementById(id);
 const show = messageIn('sms-message');
 
@@ -13,7 +13,7 @@ function explain({ status, body }) {
         ? `That code is wrong. ${body.attemptsRemaining} attempt${body.attemptsRemaining === 1 ? '' : 's'} left.`
         : 'That code is wrong or was already used.';
     case 'locked':
-      return `Too many wrong codes: locked. Try again in ${minutes(body.retryAfter ?? 60)} minute(s).`;
+      return `Too many wrong codes: locked. Try again ${retryIn(body)}.`;
     case 'expired':
       return 'That code has expired. Ask for a new one.';
     case 'no_pending_challenge':

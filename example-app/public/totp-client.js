@@ -1,10 +1,8 @@
 // Password, then a code from an authenticator app (TOTP): set up the app with a QR code, log in
 // with its codes, get recovery codes; and the TOTP step-up of the risk check card.
-import { post, basicCredentials, messageIn } from './common.js';
+import { post, basicCredentials, messageIn, retryIn } from './common.js';
 const $ = (id) => document.getElementById(id);
 const show = messageIn('totp-message');
-
-const minutes = (seconds) => Math.max(1, Math.ceil(seconds / 60));
 
 function explain({ status, body }) {
   switch (body.code) {
@@ -15,7 +13,7 @@ function explain({ status, body }) {
     case 'replayed':
       return 'That code was already used. Wait for the next one in your app (up to 30 seconds).';
     case 'locked':
-      return `Too many wrong codes: locked. Try again in ${minutes(body.retryAfter ?? 60)} minute(s).`;
+      return `Too many wrong codes: locked. Try again ${retryIn(body)}.`;
     case 'no_pending_challenge':
       return 'The setup has expired or the login step is gone. Start again.';
     case 'not_enrolled':

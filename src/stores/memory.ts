@@ -8,6 +8,7 @@ import {
   assertPoints,
   assertRedemption,
   assertTtl,
+  assertValue,
   type CodeRedemption,
   type CodeRedemptionResult,
   type ConsumeResult,
@@ -83,7 +84,7 @@ export class MemoryStore implements Store {
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     assertKey(key);
     assertTtl(ttlMs);
-    if (typeof value !== 'string') throw new TypeError('A store value must be a string.');
+    assertValue(value);
     if (!this.#entries.has(key)) this.#admit();
     this.#entries.set(key, { value, expiresAt: Date.now() + ttlMs });
   }
@@ -135,7 +136,7 @@ export class MemoryStore implements Store {
     assertMember(current, 'rolling member');
     assertKey(key);
     assertTtl(ttlMs);
-    if (typeof data !== 'string') throw new TypeError('A store value must be a string.');
+    assertValue(data);
     if (!this.#entries.has(key)) this.#admit();
     this.#entries.set(key, { value: { d: data, c: current, p: [] }, expiresAt: Date.now() + ttlMs });
   }
@@ -221,7 +222,7 @@ export class MemoryStore implements Store {
   ): Promise<boolean> {
     assertKey(key);
     assertTtl(ttlMs);
-    if (typeof value !== 'string') throw new TypeError('A store value must be a string.');
+    assertValue(value);
     // Atomic by construction: no await between the comparison and the write.
     const entry = this.#live(key);
     if ((entry && text(entry)) !== expected) return false;

@@ -8,6 +8,7 @@ import {
   assertPoints,
   assertRedemption,
   assertTtl,
+  assertValue,
   type CodeRedemption,
   type CodeRedemptionResult,
   type ConsumeResult,
@@ -261,7 +262,7 @@ export class RedisStore implements Store {
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     assertKey(key);
     assertTtl(ttlMs);
-    if (typeof value !== 'string') throw new TypeError('A store value must be a string.');
+    assertValue(value);
     await this.#run(this.#prefix + key, ['SET', this.#prefix + key, value, 'PX', String(ttlMs)]);
   }
 
@@ -356,7 +357,7 @@ export class RedisStore implements Store {
   ): Promise<boolean> {
     assertKey(key);
     assertTtl(ttlMs);
-    if (typeof value !== 'string') throw new TypeError('A store value must be a string.');
+    assertValue(value);
     const reply = await this.#script(COMPARE_AND_SET_SCRIPT, COMPARE_AND_SET_SHA, this.#prefix + key, [
       expected === undefined ? '0' : '1',
       expected ?? '',

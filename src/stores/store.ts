@@ -178,6 +178,10 @@ export function assertKey(key: unknown): asserts key is string {
   }
 }
 
+export function assertValue(value: unknown): asserts value is string {
+  if (typeof value !== 'string') throw new TypeError('A store value must be a string.');
+}
+
 export function assertTtl(ttlMs: unknown): asserts ttlMs is number {
   if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
     throw new TypeError(`A store TTL must be a positive whole number of milliseconds, got ${String(ttlMs)}.`);
