@@ -243,6 +243,10 @@ export class MemoryStore implements Store {
     const userCount = this.#liveCounter(userAttemptsKey, clock);
     if (userCount && userCount.points >= maxUserAttempts)
       return { status: 'locked', msBeforeNext: userCount.expiresAt - clock };
+    // Before any comparison: a wrong attempt must be counted, so when a full store has no room for
+    // its counters, no attempt is evaluated at all (a flood must not buy uncounted guesses).
+    const missingCounters = (codeCount ? 0 : 1) + (userCount ? 0 : 1);
+    if (missingCounters > 0) this.#admit(missingCounters);
     const entry = this.#live(key);
     const record = entry && parseCodeRecord(text(entry));
     if (record && now < record.expiresAt && macsEqual(record.mac, request.mac)) {
@@ -309,18 +313,18 @@ export class MemoryStore implements Store {
   }
 
   /**
-   * Makes room for one new key, or refuses it. Live state is never evicted to make room: evicting
-   * the oldest entries let a flood of unauthenticated requests log every user out and make used
-   * single-use markers reusable.
+   * Makes room for `keys` new keys (default one), or refuses them. Live state is never evicted to
+   * make room: evicting the oldest entries let a flood of unauthenticated requests log every user
+   * out and make used single-use markers reusable.
    */
-  #admit(): void {
-    if (this.size < this.#maxEntries) return;
+  #admit(keys = 1): void {
+    if (this.size + keys <= this.#maxEntries) return;
     const now = Date.now();
     if (now - this.#lastFullSweep >= FULL_SWEEP_INTERVAL_MS) {
       this.#lastFullSweep = now;
       this.#sweep();
     }
-    if (this.size < this.#maxEntries) return;
+    if (this.size + keys <= this.#maxEntries) return;
     throw new StoreError(
       `MemoryStore is full (${this.#maxEntries} live entries): new state is refused until entries expire, rather than evicting live logins. The server is busy; raise \`maxEntries\` or use RedisStore.`,
       { code: 'ERR_STORE_FULL' },

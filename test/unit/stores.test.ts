@@ -443,6 +443,29 @@ describe('stores', () => {
       expect(await store.get('newer')).to.equal('n2');
     });
 
+    it('U5: a full store evaluates no code attempt it cannot count: wrong guesses and the right code are refused alike', async () => {
+      const store = new MemoryStore({ maxEntries: 3 });
+      stores.push(store);
+      const codes = new OneTimeCodes({ store, secret: 'k'.repeat(32), maxAttempts: 3 });
+      const { code } = await codes.issue('alice', 'binding-1');
+      // One free entry: a wrong attempt needs two (its code's counter and its owner's).
+      await store.set('flood', 'x', 10_000);
+      const wrong = code === '000000' ? '111111' : '000000';
+      for (let i = 0; i < 10; i++) {
+        const refused = await codes.redeem('alice', 'binding-1', wrong).catch((err: unknown) => err);
+        expect(refused).to.be.instanceOf(StoreError).with.property('code', 'ERR_STORE_FULL');
+      }
+      // Evaluated uncounted, ten guesses would have been free and the right code would log in here.
+      const right = await codes.redeem('alice', 'binding-1', code).catch((err: unknown) => err);
+      expect(right).to.be.instanceOf(StoreError).with.property('code', 'ERR_STORE_FULL');
+      // With room again the first wrong guess is the first counted, and the code still works.
+      await store.delete('flood');
+      const counted = await codes.redeem('alice', 'binding-1', wrong).catch((err: unknown) => err);
+      expect(counted).to.include({ code: 'invalid_code' });
+      expect(counted).to.have.nested.property('details.attemptsRemaining', 2);
+      await codes.redeem('alice', 'binding-1', code);
+    });
+
     it('U5: its rate limiters count in the same bounded memory: a new limiter key in a full store is refused, existing ones still count', async () => {
       const store = new MemoryStore({ maxEntries: 2 });
       stores.push(store);
