@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { ConfigurationError } from '../errors.js';
 import { digest as digestOf } from '../internal/binding.js';
-import { positiveIntegerOption, stringOption } from '../internal/options.js';
+import { functionOption, positiveIntegerOption, stringOption } from '../internal/options.js';
+import { userIdOf, type User } from '../internal/verify.js';
 import { addMember, faultsAsStoreErrors, takeMembers } from '../stores/operations.js';
 import { assertStore, type Store } from '../stores/store.js';
 
@@ -56,9 +57,12 @@ export class RememberedBrowsers {
     if (secure !== 'auto' && typeof secure !== 'boolean')
       throw new ConfigurationError(`${OWNER}: \`secure\` must be true, false or 'auto'.`);
     this.secure = secure;
-    if (options.getUserId !== undefined && typeof options.getUserId !== 'function')
-      throw new ConfigurationError(`${OWNER}: \`getUserId\` must be a function.`);
-    this.getUserId = options.getUserId ?? defaultUserId;
+    this.getUserId = functionOption(
+      options.getUserId,
+      (user: unknown) => userIdOf(user as User, OWNER),
+      'getUserId',
+      OWNER,
+    );
   }
 
   /** Remembers this browser for `user`: a new cookie, replacing any earlier one of this browser. */
@@ -127,11 +131,6 @@ export class RememberedBrowsers {
       throw new TypeError(`${OWNER}: getUserId(user) must answer a non-empty string.`);
     return id;
   }
-}
-
-function defaultUserId(user: unknown): string {
-  const id = (user as { id?: unknown } | null)?.id;
-  return typeof id === 'number' ? String(id) : (id as string);
 }
 
 function cookieHeader(req: IncomingMessage): string {

@@ -227,6 +227,23 @@ describe('PartialLogin rememberBrowser: "remember this browser" after a second f
     }
   });
 
+  it('bound to a real user id: a user without a usable id is refused, never remembered under "NaN" or "undefined"', async () => {
+    const browsers = new RememberedBrowsers({ store: new MemoryStore() });
+    const req = { headers: {} } as never;
+    const res = { getHeader: () => undefined, setHeader: () => undefined } as never;
+    for (const user of [{ id: Number.NaN }, { id: Infinity }, { id: '' }, {}, null]) {
+      const refused = await browsers.remember(req, res, user).catch((err: unknown) => err);
+      expect(refused, JSON.stringify(user))
+        .to.be.instanceOf(TypeError)
+        .with.property('message')
+        .that.matches(/id/);
+    }
+    expect(() => new RememberedBrowsers({ store: new MemoryStore(), getUserId: 'id' as never })).to.throw(
+      ConfigurationError,
+      /getUserId/,
+    );
+  });
+
   it('refuses bad options by name', () => {
     const store = new MemoryStore();
     expect(() => new RememberedBrowsers({ store, maxAgeDays: 0 })).to.throw(ConfigurationError, /maxAgeDays/);

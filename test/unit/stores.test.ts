@@ -446,7 +446,7 @@ describe('stores', () => {
     it('U5: a full store evaluates no code attempt it cannot count: wrong guesses and the right code are refused alike', async () => {
       const store = new MemoryStore({ maxEntries: 3 });
       stores.push(store);
-      const codes = new OneTimeCodes({ store, secret: 'k'.repeat(32), maxAttempts: 3 });
+      const codes = new OneTimeCodes({ store, secret: 'k'.repeat(32), namespace: 'flood', maxAttempts: 3 });
       const { code } = await codes.issue('alice', 'binding-1');
       // One free entry: a wrong attempt needs two (its code's counter and its owner's).
       await store.set('flood', 'x', 10_000);
