@@ -3,7 +3,7 @@ import { ConfigurationError, toError } from '../errors.js';
 import { logInForRequest, readFailure, type Handler, type NextFunction } from '../internal/http.js';
 import { functionOption, stringOption } from '../internal/options.js';
 import { userIdOf, type User } from '../internal/verify.js';
-import { XTokenStrategy, authInfo, tokenHeaders, type XTokenInfo } from '../strategies/x-token.js';
+import { XTokenStrategy, authInfo, setTokenHeaders, type XTokenInfo } from '../strategies/x-token.js';
 import type { HandlerFactoryOptions } from './respond.js';
 import { handlerOptions } from './shared.js';
 
@@ -113,7 +113,7 @@ export function xTokenHandlers(xToken: XTokenStrategy, options: XTokenHandlerOpt
     const issued = await xToken.tokens.issue(getSubject(user));
     logInForRequest(req, user, authInfo(issued), (err) => {
       if (err) return next(err);
-      for (const [header, value] of Object.entries(tokenHeaders(issued.token))) res.setHeader(header, value);
+      setTokenHeaders(res, issued.token);
       respond(res, 200, { user: publicUser(user), success: true }, req);
     });
   };

@@ -98,12 +98,8 @@ export class XTokenStrategy extends FactorStrategy {
       );
     }
     const res = (req as { res?: ServerResponse }).res;
-    // Express exposes the response on the request; the three headers without an object per request.
-    if (res && typeof res.setHeader === 'function' && !res.headersSent) {
-      res.setHeader('X-Token', renewed.token);
-      res.setHeader('Access-Control-Expose-Headers', 'X-Token');
-      res.setHeader('Cache-Control', 'no-store');
-    }
+    // Express exposes the response on the request.
+    if (res && typeof res.setHeader === 'function' && !res.headersSent) setTokenHeaders(res, renewed.token);
     return { action: 'success', user, info: successInfo(info, authInfo(renewed)) };
   }
 
@@ -134,14 +130,12 @@ function readToken(req: Request): string | undefined {
   return token;
 }
 
-/** The headers every answer that carries a token sets. @internal */
-export function tokenHeaders(token: string): Record<string, string> {
-  return {
-    'X-Token': token,
-    // Browsers hide custom headers from cross-origin scripts unless exposed.
-    'Access-Control-Expose-Headers': 'X-Token',
-    'Cache-Control': 'no-store',
-  };
+/** Sets the headers every answer that carries a token has. @internal */
+export function setTokenHeaders(res: ServerResponse, token: string): void {
+  res.setHeader('X-Token', token);
+  // Browsers hide custom headers from cross-origin scripts unless exposed.
+  res.setHeader('Access-Control-Expose-Headers', 'X-Token');
+  res.setHeader('Cache-Control', 'no-store');
 }
 
 /** `req.authInfo` for a token just issued or renewed. @internal */

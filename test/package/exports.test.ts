@@ -98,7 +98,7 @@ const INTERNALS = [
   'XignInLogins',
   'secSignParts',
   'xignInParts',
-  'tokenHeaders',
+  'setTokenHeaders',
   'authInfo',
   'createLimiter',
   'readRecord',
