@@ -31,11 +31,6 @@ export class Binding {
     this.custom = getSessionId as GetSessionId | undefined;
   }
 
-  /** Whether the app carries the binding id itself (`getSessionId`), so no session is needed. */
-  get sessionless(): boolean {
-    return this.custom !== undefined;
-  }
-
   /** This request's binding, as a store-key digest; `undefined` when it has none yet. */
   current(req: IncomingMessage): string | undefined {
     if (this.custom) {

@@ -18,7 +18,7 @@ import {
 import { digest } from '../internal/binding.js';
 import { sessionOf } from '../internal/session.js';
 import type { User } from '../internal/verify.js';
-import type { Store } from '../stores/store.js';
+import { assertStore, type Store } from '../stores/store.js';
 import { RememberedBrowsers } from './remembered-browsers.js';
 
 const OWNER = 'PartialLogin';
@@ -787,20 +787,13 @@ function storeOption(value: unknown, sessionless: boolean): Store | undefined {
       );
     return undefined;
   }
-  const store = value as Partial<Store> | undefined;
-  if (
-    !store ||
-    typeof store !== 'object' ||
-    typeof store.get !== 'function' ||
-    typeof store.set !== 'function' ||
-    typeof store.take !== 'function' ||
-    typeof store.delete !== 'function'
-  ) {
+  if (value === undefined) {
     throw new ConfigurationError(
       `${OWNER}: \`store\` is required with \`binding\`: a Store (MemoryStore, RedisStore) that keeps the partial state.`,
     );
   }
-  return store as Store;
+  assertStore(value, OWNER);
+  return value;
 }
 
 /** A record read from the store: anything but this journey's own state counts as none. */
