@@ -196,8 +196,13 @@ export function assertPoints(points: unknown): asserts points is number {
 
 const MEMBER = /^[A-Za-z0-9_-]+$/;
 
+/** Whether `value` can be a rolling record's or a set's member: a non-empty string of [A-Za-z0-9_-]. */
+export function isMember(value: unknown): value is string {
+  return typeof value === 'string' && MEMBER.test(value);
+}
+
 export function assertMember(member: unknown, name = 'member'): asserts member is string {
-  if (typeof member !== 'string' || !MEMBER.test(member)) {
+  if (!isMember(member)) {
     throw new TypeError(`A store ${name} must be a non-empty string of [A-Za-z0-9_-].`);
   }
 }
