@@ -185,7 +185,7 @@ export class OneTimeCodes {
 
   /** Withdraws the pending code of this subject and binding (e.g. when it could not be delivered). */
   async cancel(subject: string, binding: string): Promise<void> {
-    await this.store.delete(this.challengeKeyFor(subject, binding));
+    await faultsAsStoreErrors(this.store.delete(this.challengeKeyFor(subject, binding)));
   }
 
   /** The store key of a pending challenge; exposed for tests that inspect what is stored. */
@@ -204,10 +204,12 @@ export class OneTimeCodes {
     const noise = randomBytes(MAC_BYTES);
     const stored = decoy ? noise : mac;
     // Kept twice as long as the code lives, so a late attempt hears "expired", not "no code".
-    await this.store.set(
-      this.challengeKeyFor(subject, binding),
-      formatCodeRecord(expiresAt, stored.toString('base64url')),
-      this.ttlSeconds * 2000,
+    await faultsAsStoreErrors(
+      this.store.set(
+        this.challengeKeyFor(subject, binding),
+        formatCodeRecord(expiresAt, stored.toString('base64url')),
+        this.ttlSeconds * 2000,
+      ),
     );
     return { code, expiresAt };
   }

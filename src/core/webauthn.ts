@@ -24,7 +24,9 @@ import {
 import { originCheck, originList, type OriginCheck } from '../internal/origin.js';
 import { StartLimit, type StartLimitOptions } from '../internal/throttle.js';
 import { userIdOf, type User } from '../internal/verify.js';
+import { readRecord, WEBAUTHN_CHALLENGE } from '../internal/records.js';
 import { MemoryStore } from '../stores/memory.js';
+import { faultsAsStoreErrors } from '../stores/operations.js';
 import { assertStore, type Store } from '../stores/store.js';
 
 /** Option errors name the strategy: these are its options. */
@@ -590,10 +592,12 @@ export class WebAuthnCeremonies {
     const binding = this.binding.ensure(req);
     const ttlMs = this.challengeTtlSeconds * 1000;
     const value: ChallengeRecord = { ...record, x: Date.now() + ttlMs };
-    await this.store.set(
-      challengeKey(ceremony, binding, challenge),
-      JSON.stringify(value),
-      ttlMs + EXPIRED_GRACE_SECONDS * 1000,
+    await faultsAsStoreErrors(
+      this.store.set(
+        challengeKey(ceremony, binding, challenge),
+        JSON.stringify(value),
+        ttlMs + EXPIRED_GRACE_SECONDS * 1000,
+      ),
     );
   }
 
@@ -606,8 +610,8 @@ export class WebAuthnCeremonies {
     const raw =
       binding === undefined || !/^[A-Za-z0-9_-]{16,128}$/.test(challenge)
         ? undefined
-        : await this.store.take(challengeKey(ceremony, binding, challenge));
-    const record = raw === undefined ? undefined : parseRecord(raw);
+        : await faultsAsStoreErrors(this.store.take(challengeKey(ceremony, binding, challenge)));
+    const record = readRecord<ChallengeRecord>(raw, WEBAUTHN_CHALLENGE);
     if (!record) {
       throw new AuthenticationFailure(
         'no_pending_challenge',
@@ -744,18 +748,6 @@ function decodeClientData(
 
 function challengeKey(ceremony: Ceremony, binding: string, challenge: string): string {
   return `webauthn:${ceremony}:${binding}:${challenge}`;
-}
-
-function parseRecord(raw: string): ChallengeRecord | undefined {
-  try {
-    const value = JSON.parse(raw) as ChallengeRecord;
-    if (value === null || typeof value !== 'object' || typeof value.x !== 'number') return undefined;
-    if (value.u !== undefined && typeof value.u !== 'string') return undefined;
-    if (value.h !== undefined && typeof value.h !== 'string') return undefined;
-    return value;
-  } catch {
-    return undefined;
-  }
 }
 
 function transportsOf(response: RegistrationResponseJSON): string[] | undefined {

@@ -49,3 +49,6 @@ export const SECSIGN_PENDING = {
   requestId: 'string',
   startedAt: 'number',
 } as const;
+
+/** WebAuthn: a pending challenge (the ceremonies' `ChallengeRecord`). */
+export const WEBAUTHN_CHALLENGE = { x: 'number', u: 'string?', h: 'string?' } as const;
