@@ -56,6 +56,12 @@ export interface ResponseOverrides {
    */
   credentialId?: string;
   type?: string;
+  /** The client data's `crossOrigin` (default false): true for a response made in a frame. */
+  crossOrigin?: boolean;
+  /** The client data's `topOrigin`: the top-level site embedding the frame (default absent). */
+  topOrigin?: string;
+  /** The assertion's `userHandle` instead of the key's. */
+  userHandle?: string;
 }
 
 export class SoftwareAuthenticator {
@@ -147,7 +153,7 @@ export class SoftwareAuthenticator {
         clientDataJSON: clientDataJSON.toString('base64url'),
         authenticatorData: authData.toString('base64url'),
         signature: signature.toString('base64url'),
-        userHandle: key.userHandle,
+        userHandle: overrides.userHandle ?? key.userHandle,
       },
       clientExtensionResults: {},
       authenticatorAttachment: 'platform',
@@ -187,7 +193,8 @@ export class SoftwareAuthenticator {
         type: overrides.type ?? type,
         challenge: overrides.challenge ?? challenge,
         origin: overrides.origin ?? this.settings.origin,
-        crossOrigin: false,
+        crossOrigin: overrides.crossOrigin ?? false,
+        ...(overrides.topOrigin !== undefined ? { topOrigin: overrides.topOrigin } : {}),
       }),
     );
   }

@@ -303,6 +303,39 @@ function webauthnSuite(label: string, makeStore: (ctx: Mocha.Context) => Promise
       expect(table.rows.size).to.equal(0);
     });
 
+    it('framed by another site: a response made in a cross-origin frame is refused (401 origin_mismatch), though signed for our origin', async () => {
+      const app = setup();
+      await enroll(app, authenticator);
+      for (const overrides of [{ crossOrigin: true }, { topOrigin: 'https://framing.evil.test' }]) {
+        const agent = request.agent(app);
+        const options = await agent.post('/passkeys/login/options').send({});
+        const res = await agent
+          .post('/passkeys/login')
+          .send({ credential: authenticator.get(options.body, overrides) });
+        expect(res.status, JSON.stringify(overrides)).to.equal(401);
+        expect(res.body.code).to.equal('origin_mismatch');
+      }
+      // The same authenticator outside a frame logs in: the refusals were the frame's.
+      const agent = request.agent(app);
+      const options = await agent.post('/passkeys/login/options').send({});
+      expect(
+        (await agent.post('/passkeys/login').send({ credential: authenticator.get(options.body) })).status,
+      ).to.equal(200);
+    });
+
+    it('user handle: an assertion naming another account’s user handle is refused (401 unknown_credential)', async () => {
+      const app = setup();
+      await enroll(app, authenticator);
+      const agent = request.agent(app);
+      const options = await agent.post('/passkeys/login/options').send({});
+      const other = Buffer.from('another-account').toString('base64url');
+      const res = await agent
+        .post('/passkeys/login')
+        .send({ credential: authenticator.get(options.body, { userHandle: other }) });
+      expect(res.status).to.equal(401);
+      expect(res.body.code).to.equal('unknown_credential');
+    });
+
     it('wrong RP ID: an assertion scoped to another relying party is refused (401 rp_id_mismatch)', async () => {
       const app = setup();
       await enroll(app, authenticator);
