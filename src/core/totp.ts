@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomInt } from 'node:crypto';
+import { createHmac, hkdfSync, randomInt, webcrypto } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt } from 'jose';
 import { createRequire } from 'node:module';
 import { Secret, TOTP } from 'otpauth';
@@ -137,7 +137,8 @@ export class TotpFactor {
   readonly emit: (event: TotpEvent) => void;
   readonly recoveryCodesEnabled: boolean;
   private readonly issuer: string;
-  private readonly encryptionKey: Buffer;
+  /** Imported once: given raw bytes, jose would import the key again for every seal and unseal. */
+  private readonly encryptionKey: Promise<webcrypto.CryptoKey>;
   private readonly recoveryKey: Buffer;
   private readonly nameKey: Buffer;
   private readonly store: Store;
@@ -160,7 +161,13 @@ export class TotpFactor {
     }
     this.issuer = options.issuer;
     const keyMaterial = secretBytes(options.secret, owner);
-    this.encryptionKey = derive(keyMaterial, 'passport-factors totp secret encryption');
+    this.encryptionKey = webcrypto.subtle.importKey(
+      'raw',
+      derive(keyMaterial, 'passport-factors totp secret encryption'),
+      'AES-GCM',
+      false,
+      ['encrypt', 'decrypt'],
+    );
     this.recoveryKey = derive(keyMaterial, 'passport-factors totp recovery codes');
     this.nameKey = derive(keyMaterial, 'passport-factors totp store keys');
     requireFunction(options.loadSecret, 'loadSecret', owner);
@@ -472,13 +479,13 @@ export class TotpFactor {
         cty: SEALED_TYPE,
         [OWNER_HEADER]: this.name('owner', userId),
       })
-      .encrypt(this.encryptionKey);
+      .encrypt(await this.encryptionKey);
   }
 
   private async unseal(userId: string, sealed: string): Promise<Uint8Array> {
     let opened: Awaited<ReturnType<typeof compactDecrypt>>;
     try {
-      opened = await compactDecrypt(sealed, this.encryptionKey, {
+      opened = await compactDecrypt(sealed, await this.encryptionKey, {
         keyManagementAlgorithms: ['dir'],
         contentEncryptionAlgorithms: ['A256GCM'],
       });
