@@ -95,11 +95,6 @@ export function totpHandlers(totp: TotpStrategy, options: TotpHandlerOptions = {
     }),
     recoveryCodes: route(respond, async (req, res) => {
       const user = userOf(req);
-      if (!factor.recoveryCodesEnabled) {
-        throw new ConfigurationError(
-          `${OWNER}: recovery codes are off; give the strategy \`saveRecoveryCodes\` and \`consumeRecoveryCode\`.`,
-        );
-      }
       const recoveryCodes = await factor.generateRecoveryCodes(user);
       noStore(res);
       respond(res, 200, { recoveryCodes }, req);
