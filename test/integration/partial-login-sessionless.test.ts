@@ -119,6 +119,14 @@ describe('PartialLogin without express-session: a store-kept journey under ids i
         ),
     );
     app.post('/reset', (req, res, next) => login.reset(req).then(() => res.sendStatus(204), next));
+    app.post('/data', (req, res, next) =>
+      login
+        .setJourneyData(req, 'note', (req.body as { note?: string }).note)
+        .then(() => res.json({ note: login.journeyData(req, 'note') ?? null }), next),
+    );
+    app.get('/data', login.pendingUser(), (req, res) =>
+      res.json({ note: login.journeyData(req, 'note') ?? null }),
+    );
     app.get('/factors', login.pendingUser(), (req, res) =>
       res.json(login.factors(req).map((done) => done.factor)),
     );
@@ -265,6 +273,36 @@ describe('PartialLogin without express-session: a store-kept journey under ids i
     const other = answers.find((res) => !complete.includes(res))!;
     expect(other.status).to.equal(409);
     expect(other.body.code).to.equal('no_pending_challenge');
+  });
+
+  it('setJourneyData is a write like a factor’s: a new id, the old one empty; of two concurrent writes on one id one lands, the other is 409', async () => {
+    const { app } = journeyApp();
+    const { id } = await password(app);
+    const written = await request(app).post('/data').set(HEADER, id).send({ note: 'first' });
+    expect(written.status, JSON.stringify(written.body)).to.equal(200);
+    const next = idOf(written);
+    expect(next).not.to.equal(id);
+    expect((await request(app).get('/data').set(HEADER, next)).body).to.deep.equal({ note: 'first' });
+    expect((await request(app).get('/data').set(HEADER, id)).body).to.deep.equal({ note: null });
+    const answers = await Promise.all(
+      ['a', 'b'].map((note) => request(app).post('/data').set(HEADER, next).send({ note })),
+    );
+    // Exactly one lands. The other lands nothing: 409 when both read the state before either
+    // moved it, else it finds no journey under the old id (no write, no new id).
+    const landed = answers.filter((res) => res.status === 200 && res.body.note !== null);
+    expect(landed, JSON.stringify(answers.map((res) => [res.status, res.body]))).to.have.length(1);
+    const other = answers.find((res) => res !== landed[0])!;
+    if (other.status === 409) expect(other.body.code).to.equal('no_pending_challenge');
+    else
+      expect([other.status, other.body, other.headers[HEADER]]).to.deep.equal([
+        200,
+        { note: null },
+        undefined,
+      ]);
+    expect((await request(app).get('/data').set(HEADER, idOf(landed[0]!))).body).to.deep.equal({
+      note: landed[0]!.body.note,
+    });
+    expect((await request(app).get('/data').set(HEADER, next)).body).to.deep.equal({ note: null });
   });
 
   it('a partial login older than maxAgeSec is refused', async () => {
